@@ -1,0 +1,1 @@
+"""hamforge.validate"""
