@@ -1,5 +1,14 @@
-"""File formats and atomic output helpers."""
+"""File formats (HDF5 matrix files, ...) and atomic output helpers."""
 
 from hamforge.io._atomic import atomic_path, write_text_atomic
+from hamforge.io._matrices import MATRIX_FORMAT, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
 
-__all__ = ["atomic_path", "write_text_atomic"]
+__all__ = [
+    "MATRIX_FORMAT",
+    "MatrixData",
+    "MatrixFileError",
+    "atomic_path",
+    "read_matrix_file",
+    "write_matrix_file",
+    "write_text_atomic",
+]

@@ -1,0 +1,142 @@
+"""Running CP2K and turning a finished run directory into a matrix file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from hamforge.dft._csr import assemble_symmetric
+from hamforge.dft._output import SCFSummary, read_scf_summary
+from hamforge.dft._read_input import locate_csr_file, read_cp2k_input
+from hamforge.dft._settings import DFTError
+from hamforge.io import MatrixData
+
+__all__ = ["run_cp2k", "parse_cp2k_run", "launcher_command"]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_NAME = "cp2k.out"
+
+
+def launcher_command(launcher: str, tasks: int) -> list[str]:
+    """Split a launcher template such as ``"/usr/bin/mpirun --allow-run-as-root -np {tasks}"`` or ``"srun"``.
+
+    An empty template runs CP2K directly (threads only). ``{tasks}`` is replaced by the MPI task count.
+    """
+    if tasks < 1:
+        raise DFTError(f"mpi tasks must be >= 1, got {tasks}")
+    try:
+        return shlex.split(launcher.format(tasks=tasks))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise DFTError(f"launcher template {launcher!r} is invalid ({exc}); only {{tasks}} may be used") from exc
+
+
+def run_cp2k(
+    input_file: str | os.PathLike,
+    *,
+    executable: str = "cp2k.psmp",
+    launcher: str = "",
+    tasks: int = 1,
+    threads: int = 1,
+    timeout_s: float | None = None,
+) -> SCFSummary:
+    """Run CP2K on ``input_file`` inside its own directory and check that the SCF converged.
+
+    Writes ``cp2k.out`` next to the input. Stale matrices and outputs of an earlier attempt are removed first.
+    On a crash or an unconverged SCF a :class:`DFTError` says so and everything CP2K wrote stays in the
+    directory for inspection.
+    """
+    input_file = Path(input_file).resolve()
+    work = input_file.parent
+    for stale in [work / OUTPUT_NAME, *work.glob("*.csr")]:
+        stale.unlink(missing_ok=True)
+    cmd = launcher_command(launcher, tasks) + [executable, "-i", input_file.name, "-o", OUTPUT_NAME]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    logger.info("running %s in %s", " ".join(cmd), work)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except FileNotFoundError as exc:
+        raise DFTError(f"cannot start CP2K: {exc} (is Debian's 'cp2k' installed, is the launcher right?)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise DFTError(f"CP2K in {work} exceeded {timeout_s} s; output kept in {work / OUTPUT_NAME}") from exc
+    elapsed = time.perf_counter() - t0
+    (work / "cp2k.stdout").write_text((proc.stdout or "") + (proc.stderr or ""))
+    if proc.returncode != 0:
+        tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).splitlines()[-20:])
+        raise DFTError(f"CP2K failed with exit code {proc.returncode} in {work}; see {work / OUTPUT_NAME}\n{tail}")
+    summary = read_scf_summary(work / OUTPUT_NAME)
+    if not summary.finished:
+        raise DFTError(f"CP2K did not finish normally in {work}; see {work / OUTPUT_NAME}")
+    if not summary.converged:
+        raise DFTError(
+            f"SCF did not converge in {work / OUTPUT_NAME}; its output and matrices are kept there for inspection. "
+            "Raise max_scf, lower mixing_alpha or raise the smearing temperature in the material's dft settings."
+        )
+    logger.info("CP2K converged in %s SCF steps, E = %.10f Ha, %.1f s", summary.n_steps, summary.energy, elapsed)
+    return summary
+
+
+def parse_cp2k_run(
+    run_dir: str | os.PathLike,
+    *,
+    input_name: str | None = None,
+    asymmetry_tol: float = 1e-6,
+    provenance: Mapping[str, Any] | None = None,
+) -> MatrixData:
+    """Matrix data (structure, basis, H, S) of a finished CP2K run directory.
+
+    ``run_dir`` holds one CP2K input (``*.inp``, or ``input_name``) and the KS and S CSR files it wrote.
+    Structure, cell and kinds are read from the input (and any coordinate file it names), the basis shells
+    from the basis files it names. See :func:`hamforge.dft.assemble_symmetric` for the checks made.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DFTError(f"{run_dir}: not a directory")
+    if input_name is None:
+        inputs = sorted(run_dir.glob("*.inp"))
+        if len(inputs) != 1:
+            raise DFTError(f"{run_dir}: expected exactly one CP2K input (*.inp), found {[p.name for p in inputs]}; name it")
+        inp = inputs[0]
+    else:
+        inp = run_dir / input_name
+    info = read_cp2k_input(inp)
+    from hamforge.basis import orbital_table
+
+    tab = orbital_table(info.kinds, dict(info.basis))
+    mats = {}
+    reports = {}
+    for which in ("KS", "S"):
+        f = locate_csr_file(run_dir, info, which)
+        mats[which], reports[which] = assemble_symmetric(f, tab.n_orb, tab.offset, asymmetry_tol=asymmetry_tol)
+        if reports[which].max_asymmetry > 0:
+            logger.info("%s: symmetrized, max |A - A^T| = %.3g", f, reports[which].max_asymmetry)
+    prov: dict[str, Any] = {
+        "source": "cp2k",
+        "input": str(inp.name),
+        "max_asymmetry_H": reports["KS"].max_asymmetry,
+        "max_asymmetry_S": reports["S"].max_asymmetry,
+    }
+    out = run_dir / OUTPUT_NAME
+    if out.is_file():
+        s = read_scf_summary(out)
+        prov.update(cp2k_version=s.version, scf_converged=s.converged, scf_steps=s.n_steps, energy_hartree=s.energy)
+    prov.update(provenance or {})
+    return MatrixData(
+        numbers=info.numbers,
+        positions=info.positions,
+        cell=info.cell,
+        pbc=info.pbc,
+        kinds=np.asarray(info.kinds, dtype=object),
+        basis=dict(info.basis),
+        H=mats["KS"],
+        S=mats["S"],
+        provenance=prov,
+    )

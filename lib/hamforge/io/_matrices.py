@@ -1,0 +1,182 @@
+"""The matrix file: structure, basis, and Gamma-point H and S of one structure (HDF5).
+
+Layout (format ``hamforge.matrices``, version 1; read by other tools, keep stable)::
+
+    attrs: format, version, energy_unit="Hartree", length_unit="Angstrom", provenance (JSON string)
+    /structure/numbers   (N,)   int64    atomic numbers (0 for ghost atoms)
+    /structure/positions (N, 3) float64  Angstrom
+    /structure/cell      (3, 3) float64  rows are lattice vectors, Angstrom
+    /structure/pbc       (3,)   bool
+    /structure/kinds     (N,)   str      CP2K kind label of each atom (basis key)
+    /basis/<kind>        (nshell,) int64 shell angular momenta; attrs element, name
+    /orbitals/atom, /orbitals/l, /orbitals/m   (Norb,) int64
+    /H, /S               CSR groups: data (nnz,) float64, indices (nnz,) int64, indptr (Norb+1,) int64,
+                         shape (2,) int64; full symmetric matrices in Hartree (S dimensionless)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
+from hamforge.io._atomic import atomic_path
+
+__all__ = ["MatrixFileError", "MatrixData", "write_matrix_file", "read_matrix_file", "MATRIX_FORMAT"]
+
+MATRIX_FORMAT = "hamforge.matrices"
+MATRIX_VERSION = 1
+
+
+class MatrixFileError(ValueError):
+    """A matrix file is missing a field or its fields are inconsistent (message names file and field)."""
+
+
+@dataclass(frozen=True)
+class MatrixData:
+    """In-memory content of a matrix file (see module docstring for units and shapes)."""
+
+    numbers: np.ndarray  # (N,) int64
+    positions: np.ndarray  # (N, 3) float64, Angstrom
+    cell: np.ndarray  # (3, 3) float64, rows = lattice vectors
+    pbc: np.ndarray  # (3,) bool
+    kinds: np.ndarray  # (N,) str
+    basis: Mapping[str, ElementBasis]
+    H: sp.csr_matrix  # (Norb, Norb) Hartree
+    S: sp.csr_matrix  # (Norb, Norb)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    def orbitals(self) -> OrbitalTable:
+        return orbital_table(self.kinds, dict(self.basis))
+
+    def validate(self, source: str = "<memory>") -> None:
+        """Raise :class:`MatrixFileError` naming ``source`` and the field when anything is inconsistent."""
+        n = len(self.numbers)
+
+        def bad(fieldname: str, msg: str):
+            raise MatrixFileError(f"{source}: {fieldname}: {msg}")
+
+        if self.positions.shape != (n, 3):
+            bad("/structure/positions", f"shape {self.positions.shape}, expected ({n}, 3)")
+        if not np.all(np.isfinite(self.positions)):
+            bad("/structure/positions", "non-finite values")
+        if self.cell.shape != (3, 3):
+            bad("/structure/cell", f"shape {self.cell.shape}, expected (3, 3)")
+        if self.pbc.shape != (3,):
+            bad("/structure/pbc", f"shape {self.pbc.shape}, expected (3,)")
+        if self.kinds.shape != (n,):
+            bad("/structure/kinds", f"shape {self.kinds.shape}, expected ({n},)")
+        missing = sorted(set(self.kinds.tolist()) - set(self.basis))
+        if missing:
+            bad("/basis", f"no basis for kind(s) {missing}")
+        norb = self.orbitals().n_orbitals
+        for name, m in (("/H", self.H), ("/S", self.S)):
+            if m.shape != (norb, norb):
+                bad(name, f"shape {m.shape} but the basis gives {norb} orbitals for {n} atoms")
+            if not np.all(np.isfinite(m.data)):
+                bad(name, "non-finite values")
+
+
+def _write_csr(group, m: sp.csr_matrix) -> None:
+    m = sp.csr_matrix(m)
+    m.sort_indices()
+    group.create_dataset("data", data=m.data.astype(np.float64))
+    group.create_dataset("indices", data=m.indices.astype(np.int64))
+    group.create_dataset("indptr", data=m.indptr.astype(np.int64))
+    group.create_dataset("shape", data=np.asarray(m.shape, dtype=np.int64))
+
+
+def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
+    """Validate ``data`` and write it to ``path`` atomically (temp file + rename)."""
+    import h5py
+
+    data.validate(str(path))
+    tab = data.orbitals()
+    prov = {"program": "hamforge", **dict(data.provenance)}
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = MATRIX_FORMAT
+            f.attrs["version"] = MATRIX_VERSION
+            f.attrs["energy_unit"] = "Hartree"
+            f.attrs["length_unit"] = "Angstrom"
+            f.attrs["provenance"] = json.dumps(prov, sort_keys=True, default=str)
+            g = f.create_group("structure")
+            g.create_dataset("numbers", data=np.asarray(data.numbers, dtype=np.int64))
+            g.create_dataset("positions", data=np.asarray(data.positions, dtype=np.float64))
+            g.create_dataset("cell", data=np.asarray(data.cell, dtype=np.float64))
+            g.create_dataset("pbc", data=np.asarray(data.pbc, dtype=bool))
+            g.create_dataset("kinds", data=np.asarray(data.kinds, dtype=object), dtype=h5py.string_dtype())
+            b = f.create_group("basis")
+            for kind, eb in sorted(data.basis.items()):
+                d = b.create_dataset(kind, data=np.asarray(eb.shells, dtype=np.int64))
+                d.attrs["element"] = eb.element
+                d.attrs["name"] = eb.name
+            o = f.create_group("orbitals")
+            o.create_dataset("atom", data=tab.atom)
+            o.create_dataset("l", data=tab.l)
+            o.create_dataset("m", data=tab.m)
+            _write_csr(f.create_group("H"), data.H)
+            _write_csr(f.create_group("S"), data.S)
+
+
+def read_matrix_file(path: str | os.PathLike) -> MatrixData:
+    """Read and validate a matrix file; errors name the file and the missing or bad field."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise MatrixFileError(f"{path}: no such matrix file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise MatrixFileError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        fmt = f.attrs.get("format")
+        if fmt != MATRIX_FORMAT:
+            raise MatrixFileError(f"{path}: attribute 'format' is {fmt!r}, expected {MATRIX_FORMAT!r}")
+        version = int(f.attrs.get("version", -1))
+        if version != MATRIX_VERSION:
+            raise MatrixFileError(f"{path}: unsupported matrix file version {version} (this is {MATRIX_VERSION})")
+
+        def get(name: str) -> np.ndarray:
+            if name not in f:
+                raise MatrixFileError(f"{path}: missing field {name}")
+            return f[name][()]
+
+        def csr(name: str) -> sp.csr_matrix:
+            shape = tuple(int(x) for x in get(f"{name}/shape"))
+            try:
+                return sp.csr_matrix((get(f"{name}/data"), get(f"{name}/indices"), get(f"{name}/indptr")), shape=shape)
+            except ValueError as exc:
+                raise MatrixFileError(f"{path}: {name}: inconsistent CSR arrays ({exc})") from exc
+
+        if "basis" not in f:
+            raise MatrixFileError(f"{path}: missing group /basis")
+        basis = {
+            k: ElementBasis(element=str(d.attrs["element"]), name=str(d.attrs["name"]), shells=tuple(int(x) for x in d[()]))
+            for k, d in f["basis"].items()
+        }
+        kinds = np.array([k.decode() if isinstance(k, bytes) else str(k) for k in get("structure/kinds")], dtype=object)
+        data = MatrixData(
+            numbers=np.asarray(get("structure/numbers"), dtype=np.int64),
+            positions=np.asarray(get("structure/positions"), dtype=np.float64),
+            cell=np.asarray(get("structure/cell"), dtype=np.float64),
+            pbc=np.asarray(get("structure/pbc"), dtype=bool),
+            kinds=kinds,
+            basis=basis,
+            H=csr("H"),
+            S=csr("S"),
+            provenance=json.loads(f.attrs.get("provenance", "{}")),
+        )
+    data.validate(str(path))
+    return data
