@@ -1,0 +1,23 @@
+# hamforge: atomic structures -> DFT Hamiltonians -> learning targets -> equivariant GNN.
+# Run:  snakemake --cores 2                      (embedded default: config.yaml, amorphous Si)
+#       snakemake --cores 2 --configfile X.yaml  (a --configfile replaces config.yaml entirely)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/md.smk"
+include: "workflow/rules/decorrelate.smk"
+include: "workflow/rules/dft.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_quench_indices,

@@ -1,0 +1,64 @@
+# Config validation, paths, wildcard constraints and input functions shared by all stages.
+import glob
+import os
+
+from hamforge.config import validate_config
+
+config.update(
+    validate_config(
+        config,
+        schema=workflow.source_path("../schemas/config.schema.yaml"),
+        source="workflow config",
+    )
+)
+
+RESULTS = config["results"]
+
+
+wildcard_constraints:
+    material=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    quench=r"\d+",
+    structure=r"q\d+_f\d+",
+
+
+def material_cfg(wildcards):
+    return config["materials"][wildcards.material]
+
+
+def res(rule_name, key):
+    """Per-rule resource setting from config['resources'] (threads, mem_mb, mpi_tasks, ...)."""
+    return config["resources"][rule_name][key]
+
+
+def cp2k_cores(wildcards=None):
+    r = config["resources"]["cp2k"]
+    return r["mpi_tasks"] * r["threads"]
+
+
+def structures_of_quench(material, quench):
+    """Structure ids (q<quench>_f<frame>) of one quench, known once its decorrelation has run."""
+    snap_dir = checkpoints.decorrelate.get(material=material, quench=quench).output.snapshots
+    frames = sorted(glob.glob(os.path.join(snap_dir, "f*.extxyz")))
+    return [f"q{quench}_{os.path.basename(f)[: -len('.extxyz')]}" for f in frames]
+
+
+def quench_matrix_files(wildcards):
+    return [
+        f"{RESULTS}/{wildcards.material}/dft/{s}.h5"
+        for s in structures_of_quench(wildcards.material, wildcards.quench)
+    ]
+
+
+def all_quench_indices(wildcards=None):
+    """One index per (material, quench): each depends only on its own checkpoint, so all run in parallel."""
+    return [
+        f"{RESULTS}/{m}/dft/q{q}.index.json"
+        for m, mat in config["materials"].items()
+        for q in range(mat["md"]["quenches"])
+    ]
+
+
+def snapshot_file(wildcards):
+    q, f = wildcards.structure[1:].split("_f")
+    snap_dir = checkpoints.decorrelate.get(material=wildcards.material, quench=q).output.snapshots
+    return os.path.join(snap_dir, f"f{f}.extxyz")

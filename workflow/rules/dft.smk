@@ -1,0 +1,78 @@
+# Stage 3: CP2K single points writing the Kohn-Sham and overlap matrices, parsed into matrix files.
+
+
+rule cp2k_input:
+    input:
+        snapshot=snapshot_file,
+    output:
+        inp=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.inp",
+    log:
+        f"{RESULTS}/logs/{{material}}/cp2k_input/{{structure}}.log",
+    params:
+        dft=lambda wc: config["materials"][wc.material]["dft"],
+        executable=res("cp2k", "executable"),
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/cp2k_input.py"
+
+
+# CP2K runs inside dft/<structure>/; only the small summary is a declared output, so that when the SCF
+# does not converge (the rule fails) cp2k.out and the matrices stay there for inspection.
+rule cp2k:
+    input:
+        inp=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.inp",
+    output:
+        summary=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.summary.json",
+    log:
+        f"{RESULTS}/logs/{{material}}/cp2k/{{structure}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{material}}/cp2k/{{structure}}.tsv"
+    params:
+        executable=res("cp2k", "executable"),
+        launcher=lambda wc: res("cp2k", "launcher"),
+        mpi_tasks=res("cp2k", "mpi_tasks"),
+        omp_threads=res("cp2k", "threads"),
+    threads: cp2k_cores()
+    resources:
+        mem_mb=res("cp2k", "mem_mb"),
+        runtime=res("cp2k", "runtime_min"),
+        tasks=res("cp2k", "mpi_tasks"),
+        cpus_per_task=res("cp2k", "threads"),
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/cp2k_run.py"
+
+
+rule parse_cp2k:
+    input:
+        summary=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.summary.json",
+    output:
+        matrices=f"{RESULTS}/{{material}}/dft/{{structure}}.h5",
+    log:
+        f"{RESULTS}/logs/{{material}}/parse_cp2k/{{structure}}.log",
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/parse_cp2k.py"
+
+
+rule dft_index:
+    """Index of the matrix files of one quench, with its train/test split (the test quench is held out)."""
+    input:
+        quench_matrix_files,
+    output:
+        index=f"{RESULTS}/{{material}}/dft/q{{quench}}.index.json",
+    log:
+        f"{RESULTS}/logs/{{material}}/dft_index/q{{quench}}.log",
+    params:
+        split=lambda wc: (
+            "test"
+            if config["materials"][wc.material]["test_quench"] == int(wc.quench)
+            else "train"
+        ),
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/dft_index.py"

@@ -1,0 +1,24 @@
+# Stage 1: melt-quench molecular dynamics with LAMMPS.
+
+
+rule melt_quench:
+    output:
+        trajectory=f"{RESULTS}/{{material}}/md/q{{quench}}/trajectory.extxyz",
+        thermo=f"{RESULTS}/{{material}}/md/q{{quench}}/thermo.csv",
+        summary=f"{RESULTS}/{{material}}/md/q{{quench}}/summary.json",
+    log:
+        f"{RESULTS}/logs/{{material}}/melt_quench/q{{quench}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{material}}/melt_quench/q{{quench}}.tsv"
+    params:
+        material=material_cfg,
+        launcher=lambda wc: res("melt_quench", "launcher"),
+        mpi_tasks=res("melt_quench", "mpi_tasks"),
+    threads: res("melt_quench", "threads") * res("melt_quench", "mpi_tasks")
+    resources:
+        mem_mb=res("melt_quench", "mem_mb"),
+        runtime=res("melt_quench", "runtime_min"),
+    conda:
+        "../envs/md.yaml"
+    script:
+        "../scripts/melt_quench.py"

@@ -1,0 +1,13 @@
+"""Snakemake adapter: equilibration detection + snapshot selection (hamforge.structures.decorrelate_trajectory)."""
+
+from hamforge._logging import configure_logging
+from hamforge.structures import DecorrelationSettings, decorrelate_trajectory
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+configure_logging(sm.log[0])
+decorrelate_trajectory(
+    sm.input.trajectory,
+    sm.output.snapshots,
+    DecorrelationSettings(**sm.params.settings),
+    stage=sm.params.sample_stages[0] if len(sm.params.sample_stages) == 1 else sm.params.sample_stages,
+)

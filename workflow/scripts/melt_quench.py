@@ -1,0 +1,24 @@
+"""Snakemake adapter: one seeded LAMMPS melt-quench (hamforge.structures.run_melt_quench)."""
+
+import json
+import os
+
+from hamforge._logging import configure_logging
+from hamforge.io import write_text_atomic
+from hamforge.structures import MeltQuenchSettings, run_melt_quench
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+configure_logging(sm.log[0])
+mat = sm.params.material
+settings = MeltQuenchSettings.from_config(mat["elements"], mat["md"])
+summary = run_melt_quench(
+    settings,
+    work_dir=os.path.join(os.path.dirname(sm.output.trajectory), "lammps"),
+    trajectory=sm.output.trajectory,
+    thermo_csv=sm.output.thermo,
+    quench=int(sm.wildcards.quench),
+    launcher=sm.params.launcher,
+    tasks=sm.params.mpi_tasks,
+    threads=max(1, sm.threads // sm.params.mpi_tasks),
+)
+write_text_atomic(sm.output.summary, json.dumps(summary, indent=2) + "\n")
