@@ -1,0 +1,341 @@
+"""Periodic neighbour search with explicit lattice-image shifts.
+
+Edge convention (``docs/conventions.md``): an edge ``(i, j, R)`` joins the centre atom ``i`` (block row,
+message receiver) and the neighbour atom ``j`` in lattice image ``R`` (block column, message source),
+
+    vec = x_j + R @ cell - x_i,        dist = |vec|,
+
+with ``x`` the positions exactly as given (not wrapped) and the rows of ``cell`` the lattice vectors.
+Every ``(i, j, R)`` with ``0 < dist <= r_cut`` is an edge (the cutoff is **inclusive**, decided on the
+float64 ``dist`` computed by that formula, no tolerance); self-images ``(i, i, R != 0)`` are edges,
+``(i, i, 0)`` is the node and never an edge. Along a non-periodic axis ``R`` is 0 and that cell vector
+is never used (it may be zero). Edges are sorted lexicographically by ``(i, j, R[0], R[1], R[2])``.
+
+Algorithm: positions are wrapped into the periodic cell (integer offsets ``w``, so nothing depends on
+whether input positions lie inside it), every atom is replicated into all images that lie within
+``r_cut`` of the cell measured in perpendicular heights (which covers cells thinner than ``r_cut``),
+a k-d tree over that padded set is queried chunk by chunk of centre atoms with a slightly enlarged
+radius, and the integer shift is recovered as ``R = (w_j + s) - w_i`` (``s`` the image of the padded
+copy). ``vec`` and ``dist`` are then recomputed from the original positions and the exact rule above
+decides. Peak memory is the output (72 bytes per edge) plus a compact copy of ``(j, R)`` and one chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NeighborList", "neighbor_list", "reverse_edge_index"]
+
+# Candidate pairs (tree hits) per chunk of centre atoms: bounds the temporaries to ~100-200 MB.
+_PAIRS_PER_CHUNK = 1 << 20
+_FIRST_CHUNK_ATOMS = 64
+# Relative slack of the candidate search; the final decision uses the exact rule ``dist <= r_cut``.
+_SEARCH_SLACK = 1e-8
+
+
+@dataclass(frozen=True, eq=False)
+class NeighborList:
+    """All edges ``(i, j, R)`` with ``0 < |x_j + R @ cell - x_i| <= r_cut`` (see the module docstring).
+
+    Arrays are read-only. Fields::
+
+        edge_index  # (2, E) int64   | [centre i (row, receiver); neighbour j (column, source)]
+        shift       # (E, 3) int64   | lattice image R of j (0 along non-periodic axes)
+        vec         # (E, 3) float64 | x_j + R @ cell - x_i, Angstrom
+        dist        # (E,)   float64 | |vec|, Angstrom
+        n_atoms     # int            | N
+        r_cut       # float          | inclusive cutoff, Angstrom
+        cell        # (3, 3) float64 | rows are lattice vectors
+        pbc         # (3,)   bool    | periodic axes
+    """
+
+    edge_index: np.ndarray
+    shift: np.ndarray
+    vec: np.ndarray
+    dist: np.ndarray
+    n_atoms: int
+    r_cut: float
+    cell: np.ndarray
+    pbc: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges E."""
+        return int(self.dist.shape[0])
+
+
+def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
+    """Periodic neighbour list with image shifts, sorted by ``(i, j, R)``.
+
+    Args:
+        positions: ``(N, 3)`` Cartesian positions in Angstrom, anywhere in space (wrapping is internal;
+            ``vec`` refers to the positions as given).
+        cell: ``(3, 3)`` rows are lattice vectors. Rows of non-periodic axes are ignored (may be zero);
+            the rows of periodic axes must be linearly independent.
+        pbc: ``(3,)`` bool (a single bool is broadcast).
+        r_cut: cutoff in Angstrom, ``> 0``, inclusive.
+
+    Returns:
+        :class:`NeighborList`.
+
+    Raises:
+        ValueError: bad shapes, non-finite values, ``r_cut <= 0``, a singular cell along periodic axes,
+            or two distinct atoms (or an atom and its image) at distance 0.
+    """
+    from scipy.spatial import cKDTree
+
+    x, cell, pbc, r_cut = _check_inputs(positions, cell, pbc, r_cut)
+    n = x.shape[0]
+    if n == 0:
+        return _freeze(np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int64), np.zeros((0, 3)),
+                       np.zeros((0,)), 0, r_cut, cell, pbc)
+
+    full = _completed_cell(cell, pbc)
+    inv = np.linalg.inv(full)
+    heights = 1.0 / np.linalg.norm(inv.T, axis=1)  # distance between lattice planes per axis
+    frac = x @ inv
+    wrap = np.where(pbc, -np.floor(frac), 0.0).astype(np.int64)  # (N, 3) | x + wrap @ cell lies in the cell
+    xw = x + wrap.astype(np.float64) @ cell
+    reach = np.where(pbc, r_cut * (1.0 + _SEARCH_SLACK) / heights + _SEARCH_SLACK, 0.0)
+    pad_atom, pad_off = _padded_images(frac + wrap, pbc, reach)
+    pad_off += wrap[pad_atom]  # (M, 3) | copy M lies at x[pad_atom] + pad_off @ cell (unwrapped positions)
+    tree = cKDTree(x[pad_atom] + pad_off.astype(np.float64) @ cell)
+    n_pad = pad_atom.shape[0]
+    geo = _Geometry(np.ascontiguousarray(x.T), cell, np.ascontiguousarray(wrap.T), pad_atom,
+                    np.ascontiguousarray(pad_off.T))
+    del pad_off
+
+    scale = r_cut + float(np.abs(xw).max()) + float(np.abs(cell[pbc]).sum()) * float(reach.max() + 1.0)
+    r_search = r_cut + _SEARCH_SLACK * scale
+    p_dtype = np.int32 if n_pad <= np.iinfo(np.int32).max else np.int64
+
+    # Per chunk of centres keep only the sorted padded indices p of the accepted hits (4 bytes per edge)
+    # and the number of edges per centre. Padded copies are ordered by atom j, then image
+    # lexicographically, and R = pad_off[p] - wrap[i], so for a fixed centre i ascending p is ascending
+    # (j, R): sorting by (i, p) is sorting by (i, j, R).
+    chunk_p, chunk_counts = [], []
+    start, size = 0, min(n, _FIRST_CHUNK_ATOMS)
+    while start < n:
+        stop = min(n, start + size)
+        hits = cKDTree(xw[start:stop]).sparse_distance_matrix(tree, r_search, output_type="ndarray")
+        n_hits = hits.shape[0]
+        ci = hits["i"].astype(np.int64)
+        p = hits["j"].astype(np.int64)
+        del hits
+        j, shift, _, dist = geo.edges(ci + start, p)
+        zero = np.flatnonzero(dist == 0.0)  # the node (i, i, 0) itself, or coinciding atoms
+        coincide = zero[(j[zero] != ci[zero] + start) | np.any([s[zero] != 0 for s in shift], axis=0)]
+        if coincide.size:
+            k = int(coincide[0])
+            raise ValueError(f"positions: atom {int(ci[k] + start)} and atom {int(j[k])} in image "
+                             f"{[int(s[k]) for s in shift]} coincide (distance 0)")
+        keep = (dist <= r_cut) & (dist > 0.0)
+        del j, shift, dist
+        key = np.sort(ci[keep] * n_pad + p[keep])
+        del ci, p, keep
+        chunk_counts.append(np.bincount(key // n_pad, minlength=stop - start))
+        chunk_p.append((key % n_pad).astype(p_dtype))
+        del key
+        size = int(np.clip(_PAIRS_PER_CHUNK * (stop - start) // max(n_hits, 1), 1, n))
+        start = stop
+    del tree
+
+    counts = np.concatenate(chunk_counts)
+    n_edges = int(counts.sum())
+    edge_index = np.empty((2, n_edges), np.int64)
+    edge_index[0] = np.repeat(np.arange(n, dtype=np.int64), counts)
+    shift = np.empty((n_edges, 3), np.int64)
+    vec = np.empty((n_edges, 3), np.float64)
+    dist = np.empty((n_edges,), np.float64)
+    pos = 0
+    chunk_p.reverse()
+    while chunk_p:
+        p = chunk_p.pop()  # release each compact chunk once expanded
+        sl = slice(pos, pos + p.shape[0])
+        j, s, v, dist[sl] = geo.edges(edge_index[0, sl], p)
+        edge_index[1, sl] = j
+        for k in range(3):
+            shift[sl, k] = s[k]
+            vec[sl, k] = v[k]
+        pos = sl.stop
+    return _freeze(edge_index, shift, vec, dist, n, r_cut, cell, pbc)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Component-wise (structure-of-arrays) data for the exact edge geometry of tree hits."""
+
+    xT: np.ndarray  # (3, N) float64 | positions as given
+    cell: np.ndarray  # (3, 3)
+    wrapT: np.ndarray  # (3, N) int64 | wrap offsets: x + wrap @ cell lies in the cell
+    pad_atom: np.ndarray  # (M,) int64 | atom of each padded copy
+    pad_offT: np.ndarray  # (3, M) int64 | copy at x + pad_off @ cell
+
+    def edges(self, i, p):
+        """``j (E,)``, ``R`` (3 x (E,) int64), ``vec`` (3 x (E,) float64), ``dist (E,)`` of hits (i, p).
+
+        ``vec = (x_j + (R0 a0 + R1 a1) + R2 a2) - x_i`` component by component: element-wise only, in a
+        fixed order (no BLAS, whose summation order may depend on array sizes), so the cutoff decision
+        during the search and the stored ``dist`` are bit-identical.
+        """
+        j = self.pad_atom[p]
+        shift = [self.pad_offT[k][p] - self.wrapT[k][i] for k in range(3)]
+        sf = [s.astype(np.float64) for s in shift]
+        c = self.cell
+        vec = []
+        for k in range(3):
+            v = sf[0] * c[0, k]
+            v += sf[1] * c[1, k]
+            v += sf[2] * c[2, k]
+            v += self.xT[k][j]
+            v -= self.xT[k][i]
+            vec.append(v)
+        dist = vec[0] * vec[0]
+        dist += vec[1] * vec[1]
+        dist += vec[2] * vec[2]
+        np.sqrt(dist, out=dist)
+        return j, shift, vec, dist
+
+
+def reverse_edge_index(nl: NeighborList) -> np.ndarray:
+    """``(E,)`` int64: for every edge ``(i, j, R)`` the index of its reverse edge ``(j, i, -R)``.
+
+    The reverse edge carries the transposed block and ``-vec``. Requires the sorted, symmetric edge set
+    that :func:`neighbor_list` returns; raises ValueError otherwise.
+    """
+    return _reverse_permutation(nl.edge_index[0], nl.edge_index[1], nl.shift, nl.n_atoms)
+
+
+def _reverse_permutation(i, j, shift, n_atoms, packed=True):
+    e = i.shape[0]
+    if e == 0:
+        return np.zeros((0,), np.int64)
+    # Sorting the reversed tuples (j, i, -R) lexicographically gives the sorted edge list again (the set
+    # is closed under reversal), so position k of that order is edge k. Fast path: one int64 sort of
+    # (key of the reversed tuple, edge id) packed together; otherwise np.lexsort.
+    bound = np.abs(shift).max(axis=0)
+    spans = 2 * bound + 1
+    bits = max(int(e - 1).bit_length(), 1)
+    fits = int(n_atoms) ** 2 * int(spans.prod()) < 2 ** (62 - bits)
+    if packed and fits:
+        key = _tuple_key(i, j, shift, n_atoms, bound)
+        if not np.all(key[1:] > key[:-1]):
+            raise ValueError("nl: edges are not sorted by (i, j, R) or contain duplicates")
+        rkey = _tuple_key(j, i, -shift, n_atoms, bound)
+        rkey <<= bits
+        rkey |= np.arange(e, dtype=np.int64)
+        rkey.sort()
+        ok = np.array_equal(rkey >> bits, key)
+        order = rkey & ((1 << bits) - 1)
+    else:
+        order = np.lexsort((-shift[:, 2], -shift[:, 1], -shift[:, 0], i, j))
+        ok = (np.array_equal(j[order], i) and np.array_equal(i[order], j)
+              and np.array_equal(-shift[order], shift))
+    if not ok:
+        raise ValueError("nl: edge set is not closed under (i, j, R) -> (j, i, -R) or not sorted by (i, j, R)")
+    rev = np.empty(e, np.int64)
+    rev[order] = np.arange(e, dtype=np.int64)
+    return rev
+
+
+def _tuple_key(i, j, shift, n_atoms, bound):
+    """int64 key increasing lexicographically with ``(i, j, R)`` for ``|R_k| <= bound[k]``."""
+    spans = 2 * bound + 1
+    key = np.asarray(i, np.int64) * n_atoms + j
+    for k in range(3):
+        key *= spans[k]
+        key += shift[:, k] + bound[k]
+    return key
+
+
+def _padded_images(fw, pbc, reach):
+    """Copies of every atom in all images near the cell, ordered by atom, then image lexicographically.
+
+    A neighbour within r_cut of a centre differs from it by at most r_cut / height in every periodic
+    fractional coordinate, so copies whose fractional coordinates lie within ``reach`` (fractional
+    units, (3,)) of the range spanned by the wrapped atoms ``fw`` (N, 3) suffice.
+
+    Returns ``pad_atom (M,) int64`` (original atom) and ``pad_off (M, 3) int64`` (image offset of the
+    copy relative to the wrapped position).
+    """
+    n = fw.shape[0]
+    lo = np.where(pbc, fw.min(axis=0) - reach, 0.0)
+    hi = np.where(pbc, fw.max(axis=0) + reach, 0.0)
+    n_lo = np.where(pbc, np.ceil(lo - fw), 0).astype(np.int64)  # (N, 3)
+    n_hi = np.where(pbc, np.floor(hi - fw), 0).astype(np.int64)
+    count = np.maximum(n_hi - n_lo + 1, 0)
+    per_atom = count.prod(axis=1)
+    pad_atom = np.repeat(np.arange(n, dtype=np.int64), per_atom)
+    t = np.arange(pad_atom.shape[0], dtype=np.int64) - np.repeat(np.cumsum(per_atom) - per_atom, per_atom)
+    c1, c2 = count[pad_atom, 1], count[pad_atom, 2]
+    pad_off = n_lo[pad_atom]
+    pad_off[:, 0] += t // (c1 * c2)
+    pad_off[:, 1] += (t // c2) % c1
+    pad_off[:, 2] += t % c2
+    return pad_atom, pad_off
+
+
+# ----------------------------------------------------------------------------------------------------
+def _check_inputs(positions, cell, pbc, r_cut):
+    x = np.asarray(positions)
+    if x.ndim != 2 or x.shape[1] != 3:
+        raise ValueError(f"positions: expected shape (N, 3), got {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"positions: expected a real array, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("positions: contains non-finite values")
+    c = np.asarray(cell)
+    if c.shape != (3, 3):
+        raise ValueError(f"cell: expected shape (3, 3) with lattice vectors as rows, got {c.shape}")
+    if not (np.issubdtype(c.dtype, np.floating) or np.issubdtype(c.dtype, np.integer)):
+        raise ValueError(f"cell: expected a real array, got dtype {c.dtype}")
+    c = np.array(c, dtype=np.float64)
+    if not np.all(np.isfinite(c)):
+        raise ValueError("cell: contains non-finite values")
+    p = np.asarray(pbc)
+    if p.shape == ():
+        p = np.broadcast_to(p, (3,))
+    if p.shape != (3,):
+        raise ValueError(f"pbc: expected shape (3,), got {p.shape}")
+    if p.dtype != np.bool_:
+        if not (np.issubdtype(p.dtype, np.integer) and np.all((p == 0) | (p == 1))):
+            raise ValueError(f"pbc: expected booleans, got {p!r}")
+    p = np.array(p, dtype=bool)
+    try:
+        r = float(r_cut)
+    except (TypeError, ValueError):
+        raise ValueError(f"r_cut: expected a number, got {r_cut!r}") from None
+    if not np.isfinite(r) or r <= 0.0:
+        raise ValueError(f"r_cut: must be finite and > 0, got {r_cut!r}")
+    if p.any():
+        s = np.linalg.svd(c[p], compute_uv=False)
+        if s[0] == 0.0 or s[-1] <= 1e-10 * s[0]:
+            raise ValueError(
+                f"cell: lattice vectors of the periodic axes {np.flatnonzero(p).tolist()} are zero or "
+                "linearly dependent")
+    return x, c, p, r
+
+
+def _completed_cell(cell, pbc):
+    """Cell whose non-periodic rows are replaced by an orthonormal complement of the periodic rows.
+
+    Fractional coordinates along periodic axes and the plane heights of the periodic lattice are then
+    well defined whatever the (possibly zero) non-periodic rows are.
+    """
+    full = cell.copy()
+    k = int(pbc.sum())
+    if k == 0:
+        return np.eye(3)
+    _, _, vt = np.linalg.svd(cell[pbc])
+    full[~pbc] = vt[k:]
+    return full
+
+
+def _freeze(edge_index, shift, vec, dist, n_atoms, r_cut, cell, pbc):
+    for a in (edge_index, shift, vec, dist, cell, pbc):
+        a.setflags(write=False)
+    return NeighborList(edge_index=edge_index, shift=shift, vec=vec, dist=dist, n_atoms=int(n_atoms),
+                        r_cut=float(r_cut), cell=cell, pbc=pbc)
