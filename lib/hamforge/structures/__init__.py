@@ -1,1 +1,53 @@
-"""hamforge.structures"""
+"""Atomic structures: trajectory decorrelation (melt-quench generation lives here too)."""
+
+from hamforge.structures._decorrelate import (
+    DecorrelationError,
+    DecorrelationResult,
+    DecorrelationSettings,
+    decorrelate,
+    decorrelate_trajectory,
+    equilibration_signal,
+    find_equilibration,
+    moving_average,
+    rdf,
+    snapshot_distance,
+)
+
+__all__ = [
+    "DecorrelationError",
+    "DecorrelationResult",
+    "DecorrelationSettings",
+    "decorrelate",
+    "decorrelate_trajectory",
+    "equilibration_signal",
+    "find_equilibration",
+    "moving_average",
+    "rdf",
+    "snapshot_distance",
+]
+
+from hamforge.structures._melt_quench import (  # noqa: E402
+    MDError,
+    MeltQuenchSettings,
+    Stage,
+    initial_structure,
+    lammps_executable,
+    lammps_input,
+    lammps_potential_dir,
+    quench_seed,
+    read_thermo_log,
+    run_melt_quench,
+)
+
+__all__ += [
+    "MDError",
+    "MeltQuenchSettings",
+    "Stage",
+    "initial_structure",
+    "lammps_executable",
+    "lammps_input",
+    "lammps_potential_dir",
+    "quench_seed",
+    "read_thermo_log",
+    "run_melt_quench",
+]
