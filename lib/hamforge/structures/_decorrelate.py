@@ -30,10 +30,14 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hamforge.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +172,7 @@ class DecorrelationResult:
     equilibrated_from: int
     cutoff: float
     threshold: float
-    table: object = field(repr=False)  # pandas.DataFrame (pandas imported lazily)
+    table: pd.DataFrame = field(repr=False)
     signal: np.ndarray = field(repr=False)
     smoothed: np.ndarray = field(repr=False)
 
