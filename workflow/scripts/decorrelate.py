@@ -9,5 +9,5 @@ decorrelate_trajectory(
     sm.input.trajectory,
     sm.output.snapshots,
     DecorrelationSettings(**sm.params.settings),
-    stage=sm.params.sample_stages[0] if len(sm.params.sample_stages) == 1 else sm.params.sample_stages,
+    stage=sm.params.sample_stages,
 )

@@ -30,7 +30,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -699,11 +699,12 @@ def decorrelate(
 # ----------------------------------------------------------------------------------------------------
 
 
-def _read_trajectory(path: Path, stage: str | None):
+def _read_trajectory(path: Path, stage: str | Sequence[str] | None):
     """Arrays of the frames to consider: (ids, positions, cells, pbc, temperatures, extra columns)."""
     import ase.io
 
     ids, positions, cells, temps, steps, times, stages = [], [], [], [], [], [], []
+    wanted = None if stage is None else ({stage} if isinstance(stage, str) else {str(x) for x in stage})
     numbers0 = pbc0 = None
     all_stages: set[str] = set()
     for index, atoms in enumerate(ase.io.iread(str(path), index=":", format="extxyz")):
@@ -721,7 +722,7 @@ def _read_trajectory(path: Path, stage: str | None):
         frame_stage = atoms.info.get("stage")
         if frame_stage is not None:
             all_stages.add(str(frame_stage))
-        if stage is not None and str(frame_stage) != stage:
+        if wanted is not None and str(frame_stage) not in wanted:
             continue
         ids.append(index)
         positions.append(atoms.positions.copy())
@@ -787,13 +788,13 @@ def decorrelate_trajectory(
     out_dir: str | os.PathLike,
     settings: DecorrelationSettings,
     *,
-    stage: str | None = None,
+    stage: str | Sequence[str] | None = None,
     prefix: str = "",
 ) -> DecorrelationResult:
     """Decorrelate an extxyz trajectory and write the selected snapshots.
 
     Per-frame ``atoms.info`` may hold ``temperature`` (K), ``step``, ``time_ps`` and ``stage``. With
-    ``stage`` given only frames whose ``info['stage'] == stage`` are considered; frame numbers everywhere
+    ``stage`` given (a name or several) only frames whose ``info['stage']`` is one of them are considered; frame numbers everywhere
     are indices in the whole file. All frames must have the same atoms (species, order) and pbc.
 
     Writes (atomically, via :func:`hamforge.io.atomic_path`):
