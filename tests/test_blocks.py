@@ -147,10 +147,18 @@ def test_extract_blocks_many_chunks(monkeypatch):
     pi, pj = rng.integers(0, 12, 40), rng.integers(0, 12, 40)
     ref = extract_blocks(M, pi, pj, n_orb, off)
     monkeypatch.setattr(_blocks, "_ELEMENTS_PER_CHUNK", 5)
+    assert len(_blocks._chunks(n_orb[pi] * n_orb[pj])) > 10
     np.testing.assert_array_equal(extract_blocks(M, pi, pj, n_orb, off).data, ref.data)
+    # a block-dense matrix takes the one-gather path; chunking must not change it either
+    dense = M.toarray() + 1.0
+    expected = np.concatenate([dense[off[i]:off[i + 1], off[j]:off[j + 1]].ravel() for i, j in zip(pi, pj)])
+    np.testing.assert_array_equal(extract_blocks(sp.csr_matrix(dense), pi, pj, n_orb, off).data, expected)
 
 
-def test_assemble_extract_round_trip():
+@pytest.mark.parametrize("chunk", [None, 11])
+def test_assemble_extract_round_trip(chunk, monkeypatch):
+    if chunk:
+        monkeypatch.setattr(_blocks, "_ELEMENTS_PER_CHUNK", chunk)
     x, cell, species = small_cell()
     nl = neighbor_list(x, cell, True, R_CUT)
     n, off = orbitals(species)
@@ -229,6 +237,7 @@ def test_fold_many_chunks(monkeypatch):
     args = (rule_edge_blocks(nl, species), nl, node_blocks_for(species))
     ref = fold_blocks(*args)
     monkeypatch.setattr(_blocks, "_ELEMENTS_PER_CHUNK", 7)
+    assert len(_blocks._chunks(args[0].shape.prod(axis=1))) > 10
     again = fold_blocks(*args)
     # bincount sums in a different grouping per chunk: rounding only
     np.testing.assert_allclose(again[0].data, ref[0].data, rtol=0, atol=TOL)
@@ -296,6 +305,10 @@ def test_fold_and_assemble_errors():
         assemble_gamma(node_f, pair_f, pair_index[0], n, off)
     with pytest.raises(ValueError, match="pair_blocks"):
         assemble_gamma(node_f, pair_f, pair_index[::-1], n, off)
+    shapes = np.concatenate([pair_f.shape, pair_f.shape[:1]])
+    doubled = ragged_blocks(np.concatenate([pair_f.data, pair_f.block(0).ravel()]), shapes[:, 0], shapes[:, 1])
+    with pytest.raises(ValueError, match="pair_index: pairs must be distinct"):
+        assemble_gamma(node_f, doubled, np.concatenate([pair_index, pair_index[:, :1]], axis=1), n, off)
     with pytest.raises(ValueError, match=r"pair_index\[0\]: atom indices"):
         assemble_gamma(node_f, pair_f, np.where(pair_index == 2, 3, pair_index), n, off)
 

@@ -23,7 +23,8 @@ def _heights(cell, pbc):
             n = np.cross(a, b)
             full[k] = n if np.linalg.norm(n) > 0 else np.eye(3)[k]
     vol = abs(np.linalg.det(full))
-    return np.array([vol / np.linalg.norm(np.cross(full[(k + 1) % 3], full[(k + 2) % 3])) for k in range(3)]), full
+    faces = [np.linalg.norm(np.cross(full[(k + 1) % 3], full[(k + 2) % 3])) for k in range(3)]
+    return vol / np.array(faces), full
 
 
 def brute_force(x, cell, pbc, r_cut):
@@ -68,8 +69,8 @@ SYSTEMS = {
     "triclinic": (1, 10, [[5.0, 0.0, 0.0], [2.1, 4.6, 0.0], [-1.3, 1.7, 5.2]], (True, True, True), 4.0),
     "thin_cubic": (2, 3, np.eye(3) * 2.2, (True, True, True), 5.0),
     # heights 0.75, 0.74, 3.0 Angstrom while |a_k| ~ 3 Angstrom: images from heights, not lengths
-    "very_thin_triclinic": (3, 2, [[3.0, 0.0, 0.0], [2.9, 0.75, 0.0], [0.5, 0.4, 3.0]], (True, True, True), 3.1),
-    "slab_2d_zero_vector": (4, 8, [[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.0, 0.0, 0.0]], (True, True, False), 4.5),
+    "very_thin_triclinic": (3, 2, [[3.0, 0.0, 0.0], [2.9, 0.75, 0.0], [0.5, 0.4, 3.0]], (True,) * 3, 3.1),
+    "slab_2d_zero_vector": (4, 8, [[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.0] * 3], (True, True, False), 4.5),
     "slab_2d_oblique": (5, 8, [[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.7, 0.2, 9.0]], (True, False, True), 4.5),
     "wire_1d": (6, 6, [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.3, 0.2, 2.5]], (False, False, True), 4.0),
     "molecule": (7, 15, np.zeros((3, 3)), (False, False, False), 3.0),
@@ -138,16 +139,23 @@ def test_reverse_edges():
     np.testing.assert_allclose(nl.vec[rev], -nl.vec, rtol=0, atol=TOL)
     # self-images pair up as (i, i, R) <-> (i, i, -R), never with themselves
     assert np.all(rev != np.arange(nl.n_edges))
-    # the lexsort fallback (for keys that would overflow int64) gives the same permutation
-    fallback = _neighbors._reverse_permutation(*nl.edge_index, nl.shift, nl.n_atoms, packed=False)
-    np.testing.assert_array_equal(fallback, rev)
+    # the fallbacks (for keys that would overflow int64 when packed) give the same permutation
+    for method in ("packed", "argsort", "lexsort"):
+        again = _neighbors._reverse_permutation(*nl.edge_index, nl.shift, nl.n_atoms, method=method)
+        np.testing.assert_array_equal(again, rev)
 
 
-@pytest.mark.parametrize("packed", [True, False])
-def test_reverse_rejects_asymmetric_edges(packed):
-    i = np.array([0, 0]); j = np.array([1, 1]); shift = np.array([[0, 0, 0], [1, 0, 0]])
-    with pytest.raises(ValueError, match="nl"):
-        _neighbors._reverse_permutation(i, j, shift, 2, packed=packed)
+@pytest.mark.parametrize("method", ["packed", "argsort", "lexsort"])
+def test_reverse_rejects_asymmetric_edges(method):
+    i = np.array([0, 0])
+    j = np.array([1, 1])
+    shift = np.array([[0, 0, 0], [1, 0, 0]])
+    with pytest.raises(ValueError, match="nl: edge set is not closed"):
+        _neighbors._reverse_permutation(i, j, shift, 2, method=method)
+    # a symmetric edge set in the wrong order is rejected too
+    i, j = np.array([1, 0]), np.array([0, 1])
+    with pytest.raises(ValueError, match="nl: edge"):
+        _neighbors._reverse_permutation(i, j, np.zeros((2, 3), int), 2, method=method)
 
 
 def test_single_atom_self_images_inclusive_cutoff():
@@ -157,7 +165,8 @@ def test_single_atom_self_images_inclusive_cutoff():
     nl = neighbor_list(x, cell, True, 2.5)
     assert nl.n_edges == 6
     np.testing.assert_array_equal(nl.edge_index, 0)
-    np.testing.assert_array_equal(nl.shift, [[-1, 0, 0], [0, -1, 0], [0, 0, -1], [0, 0, 1], [0, 1, 0], [1, 0, 0]])
+    expected = [[-1, 0, 0], [0, -1, 0], [0, 0, -1], [0, 0, 1], [0, 1, 0], [1, 0, 0]]  # sorted (i, j, R)
+    np.testing.assert_array_equal(nl.shift, expected)
     np.testing.assert_array_equal(nl.dist, 2.5)
     assert neighbor_list(x, cell, True, np.nextafter(2.5, 0)).n_edges == 0
     assert neighbor_list(x, cell, True, 2.5 * np.sqrt(2)).n_edges == 18

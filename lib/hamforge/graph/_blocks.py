@@ -36,8 +36,8 @@ __all__ = [
     "assemble_gamma",
 ]
 
-# Matrix elements handled per vectorized step (bounds temporaries to a few hundred MB).
-_ELEMENTS_PER_CHUNK = 1 << 22
+# Matrix elements handled per vectorized step (bounds temporaries to ~100 MB).
+_ELEMENTS_PER_CHUNK = 1 << 20
 
 
 class RaggedBlocks(NamedTuple):
@@ -76,7 +76,8 @@ def ragged_blocks(data, n_rows, n_cols) -> RaggedBlocks:
     data = np.ascontiguousarray(data, dtype=np.float64)
     offsets = _offsets(n_rows * n_cols)
     if data.shape != (offsets[-1],):
-        raise ValueError(f"data: expected shape ({offsets[-1]},) for the given block shapes, got {data.shape}")
+        raise ValueError(f"data: expected shape ({offsets[-1]},) for the given block shapes, "
+                         f"got {data.shape}")
     return RaggedBlocks(data, offsets, np.stack([n_rows, n_cols], axis=1))
 
 
@@ -103,22 +104,37 @@ def extract_blocks(matrix, pairs_i, pairs_j, n_orb, orb_offset) -> RaggedBlocks:
     rows, cols = n_orb[pi], n_orb[pj]
     offsets = _offsets(rows * cols)
     out = np.zeros(offsets[-1], np.float64)
-    indptr = csr.indptr.astype(np.int64, copy=False)
-    indices = csr.indices.astype(np.int64, copy=False)
-    values = csr.data
-    # Chunks of pairs holding about _ELEMENTS_PER_CHUNK matrix elements each.
-    for a, b in _chunks(rows * cols):
+    indptr = csr.indptr.astype(np.int64)
+    indices, values = csr.indices, csr.data  # no copies of nnz-sized arrays
+    sizes = rows * cols
+    chunks = _chunks(sizes)
+    ramp = _ramp(sizes, chunks)
+    for a, b in chunks:  # about _ELEMENTS_PER_CHUNK matrix elements each
         block_row_start = _offsets(rows[a:b])
         block = np.repeat(np.arange(a, b, dtype=np.int64), rows[a:b])  # pair of each block row
         local = np.arange(block_row_start[-1], dtype=np.int64) - np.repeat(block_row_start[:-1], rows[a:b])
         r = orb_offset[pi[block]] + local  # matrix row of each block row
-        c0 = orb_offset[pj[block]]
+        c0 = orb_offset[pj[block]]  # first column of the block
+        nc = cols[block]
         lo = _lower_bound(indptr, indices, r, c0)
-        hi = _lower_bound(indptr, indices, r, c0 + cols[block])
-        k = _ranges(lo, hi - lo)  # stored entries inside the blocks
-        owner = np.repeat(np.arange(r.shape[0], dtype=np.int64), hi - lo)
-        dest = offsets[block[owner]] + local[owner] * cols[block[owner]] + (indices[k] - c0[owner])
-        out[dest] = values[k]
+        # Dense stored block row (the usual case): the nc entries from lo end at column c0 + nc - 1.
+        # Columns inside a row are strictly increasing, so then they are exactly c0 .. c0 + nc - 1.
+        last = lo + nc - 1
+        dense = nc == 0
+        if len(indices):
+            dense |= (last < indptr[r + 1]) & (indices[np.clip(last, 0, len(indices) - 1)] == c0 + nc - 1)
+        if dense.all():  # block rows are consecutive in `out`: one gather fills the chunk
+            out[offsets[a]:offsets[b]] = values[_ranges(lo, nc, ramp)]
+            continue
+        row_dest = offsets[block] + local * nc  # where each block row starts in `out`
+        d = np.flatnonzero(dense)
+        out[_ranges(row_dest[d], nc[d], ramp)] = values[_ranges(lo[d], nc[d], ramp)]
+        s = np.flatnonzero(~dense)  # partly stored block rows: scatter entry by entry
+        lo_s = lo[s]
+        count = _lower_bound(indptr, indices, r[s], c0[s] + nc[s]) - lo_s
+        k = _ranges(lo_s, count, ramp)
+        owner = np.repeat(s, count)
+        out[row_dest[owner] + (indices[k] - c0[owner])] = values[k]
     return RaggedBlocks(out, offsets, np.stack([rows, cols], axis=1))
 
 
@@ -213,13 +229,15 @@ def assemble_gamma(node_blocks, pair_blocks, pair_index, n_orb, orb_offset, n_or
     Args:
         node_blocks: :class:`RaggedBlocks`, N blocks ``(n_orb[i], n_orb[i])``.
         pair_blocks: :class:`RaggedBlocks`, P blocks ``(n_orb[i], n_orb[j])`` for ``pair_index[:, p]``.
-        pair_index: ``(2, P)`` atom pairs (row atom, column atom); pairs given twice are summed.
+        pair_index: ``(2, P)`` distinct atom pairs (row atom, column atom), ``i != j``.
         n_orb, orb_offset: orbital counts ``(N,)`` and offsets ``(N + 1,)``.
         n_orbitals: total orbital count (defaults to ``orb_offset[-1]``; checked against it).
 
     Returns:
-        ``scipy.sparse.csr_matrix`` of shape ``(Norb, Norb)``, float64, canonical (sorted, summed);
-        blocks not given are not stored.
+        ``scipy.sparse.csr_matrix`` of shape ``(Norb, Norb)``, float64, with sorted column indices and
+        no duplicates; blocks not given are not stored (explicit zeros inside given blocks are).
+
+    Built directly in CSR order (no COO sort): O(nnz), chunked.
     """
     import scipy.sparse as sp
 
@@ -235,20 +253,53 @@ def assemble_gamma(node_blocks, pair_blocks, pair_index, n_orb, orb_offset, n_or
         raise ValueError("node_blocks: shapes must be (n_orb[i], n_orb[i])")
     if not np.array_equal(pair_blocks.shape, np.stack([n_orb[pi], n_orb[pj]], axis=1)):
         raise ValueError("pair_blocks: shapes must be (n_orb[pair_index[0]], n_orb[pair_index[1]])")
+    # All blocks (nodes and pairs) in CSR order: by row atom, then column atom.
     atoms = np.arange(n, dtype=np.int64)
-    rows, cols, data = [], [], []
-    for blocks, ri, cj in ((node_blocks, atoms, atoms), (pair_blocks, pi, pj)):
-        size = blocks.shape[:, 0] * blocks.shape[:, 1]
-        owner = np.repeat(np.arange(size.shape[0], dtype=np.int64), size)
-        t = np.arange(blocks.data.shape[0], dtype=np.int64) - blocks.offsets[owner]
-        nc = blocks.shape[owner, 1]
-        rows.append(orb_offset[ri[owner]] + t // nc)
-        cols.append(orb_offset[cj[owner]] + t % nc)
-        data.append(blocks.data)
-    coo = sp.coo_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(total, total))
-    out = coo.tocsr()
-    out.sum_duplicates()
+    brow = np.concatenate([atoms, pi])
+    bcol = np.concatenate([atoms, pj])
+    order = np.argsort(brow * n + bcol, kind="stable")
+    brow, bcol = brow[order], bcol[order]
+    if np.any((brow[1:] == brow[:-1]) & (bcol[1:] == bcol[:-1])):
+        raise ValueError("pair_index: pairs must be distinct and off-diagonal (i != j)")
+    n_node_data = int(node_blocks.offsets[-1])  # sources: node data, then pair data (not concatenated)
+    bsrc = np.concatenate([node_blocks.offsets[:-1], pair_blocks.offsets[:-1] + n_node_data])[order]
+    nc = n_orb[bcol]
+    # Orbital row t of atom a holds row t of each of a's blocks, one after the other: a "segment" per
+    # (atom, row, block), enumerated in exactly the CSR storage order.
+    k = np.bincount(brow, minlength=n)  # blocks per row atom
+    first = _offsets(k)[:-1]
+    row_nnz = np.bincount(brow, weights=nc, minlength=n).astype(np.int64)
+    indptr = _offsets(np.repeat(row_nnz, n_orb))
+    seg_per_atom = n_orb * k
+    seg_atom = np.repeat(atoms, seg_per_atom)
+    s_local = np.arange(seg_atom.shape[0], dtype=np.int64) - np.repeat(_offsets(seg_per_atom)[:-1],
+                                                                       seg_per_atom)
+    k_seg = k[seg_atom]
+    blk = first[seg_atom] + s_local % k_seg
+    seg_len = nc[blk]
+    seg_src = bsrc[blk] + (s_local // k_seg) * seg_len
+    seg_col = orb_offset[bcol[blk]]
+    del seg_atom, s_local, k_seg
+    nnz = int(indptr[-1])
+    idx_dtype = np.int32 if max(nnz, total) < np.iinfo(np.int32).max else np.int64
+    out_data = np.empty(nnz, np.float64)
+    out_indices = np.empty(nnz, idx_dtype)
+    pos = 0
+    chunks = _chunks(seg_len)
+    ramp = _ramp(seg_len, chunks)
+    for a, b in chunks:
+        length = seg_len[a:b]
+        end = pos + int(length.sum())
+        src = _ranges(seg_src[a:b], length, ramp)
+        from_node = src < n_node_data
+        dst = out_data[pos:end]
+        dst[from_node] = node_blocks.data[src[from_node]]
+        from_pair = ~from_node
+        dst[from_pair] = pair_blocks.data[src[from_pair] - n_node_data]
+        out_indices[pos:end] = _ranges(seg_col[a:b], length, ramp)
+        pos = end
+    out = sp.csr_matrix((out_data, out_indices, indptr.astype(idx_dtype)), shape=(total, total))
+    out.has_sorted_indices = True  # blocks sorted by column atom, columns ascending inside a block
     return out
 
 
@@ -259,16 +310,28 @@ def _offsets(sizes):
     return out
 
 
-def _ranges(starts, lengths):
-    """Concatenation of ``arange(s, s + n)`` for every (s, n), vectorized."""
+def _ranges(starts, lengths, ramp=None):
+    """Concatenation of ``arange(s, s + n)`` for every (s, n), vectorized.
+
+    ``ramp``: an optional precomputed ``arange`` at least as long as the result (saves allocating one).
+    """
     lengths = np.asarray(lengths, np.int64)
     total = int(lengths.sum())
     before = np.cumsum(lengths) - lengths
-    return np.repeat(np.asarray(starts, np.int64) - before, lengths) + np.arange(total, dtype=np.int64)
+    out = np.repeat(np.asarray(starts, np.int64) - before, lengths)
+    out += ramp[:total] if ramp is not None and ramp.shape[0] >= total else np.arange(total, dtype=np.int64)
+    return out
 
 
-def _chunks(sizes, budget=_ELEMENTS_PER_CHUNK):
-    """Consecutive index ranges [a, b) whose summed sizes are about ``budget`` (at least one item)."""
+def _ramp(sizes, chunks):
+    """``arange`` as long as the largest chunk of :func:`_chunks` (shared by its :func:`_ranges` calls)."""
+    longest = max((int(sizes[a:b].sum()) for a, b in chunks), default=0)
+    return np.arange(longest, dtype=np.int64)
+
+
+def _chunks(sizes):
+    """Consecutive index ranges [a, b) whose summed sizes are about _ELEMENTS_PER_CHUNK (>= 1 item)."""
+    budget = _ELEMENTS_PER_CHUNK
     ends = np.cumsum(sizes)
     out, a = [], 0
     while a < sizes.shape[0]:
@@ -284,17 +347,15 @@ def _lower_bound(indptr, indices, rows, cols):
     """First position in CSR row ``rows[q]`` whose column is ``>= cols[q]`` (vectorized bisection)."""
     lo = indptr[rows]
     hi = indptr[rows + 1]
-    if indices.shape[0] == 0:
-        return lo
-    last = indices.shape[0] - 1
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        right = active & (indices[np.minimum(mid, last)] < cols)  # clip: inactive entries may sit at nnz
-        lo = np.where(right, mid + 1, lo)
-        hi = np.where(active & ~right, mid, hi)
+    act = np.flatnonzero(lo < hi)
+    while act.size:
+        lo_a, hi_a = lo[act], hi[act]
+        mid = (lo_a + hi_a) >> 1
+        right = indices[mid] < cols[act]
+        lo[act] = np.where(right, mid + 1, lo_a)
+        hi[act] = np.where(right, hi_a, mid)
+        act = act[lo[act] < hi[act]]
+    return lo
 
 
 def _scatter_add(src, sel, dest_start, out):
@@ -304,10 +365,12 @@ def _scatter_add(src, sel, dest_start, out):
     contiguous range of ``out`` and one ``np.bincount`` sums it, duplicates included.
     """
     sizes = src.offsets[sel + 1] - src.offsets[sel]
-    for a, b in _chunks(sizes):
+    chunks = _chunks(sizes)
+    ramp = _ramp(sizes, chunks)
+    for a, b in chunks:
         n = sizes[a:b]
-        values = src.data[_ranges(src.offsets[sel[a:b]], n)]
-        dest = _ranges(dest_start[a:b], n)
+        values = src.data[_ranges(src.offsets[sel[a:b]], n, ramp)]
+        dest = _ranges(dest_start[a:b], n, ramp)
         base = int(dest_start[a])
         span = int(dest.max()) - base + 1 if dest.shape[0] else 0
         out[base:base + span] += np.bincount(dest - base, weights=values, minlength=span)
@@ -370,7 +433,8 @@ def _check_ragged(blocks, name, n_blocks):
         raise ValueError(f"{name}: expected RaggedBlocks(data, offsets, shape)")
     data, offsets, shape = (np.asarray(a) for a in tuple(blocks))
     if shape.shape != (n_blocks, 2):
-        raise ValueError(f"{name}: expected {n_blocks} blocks (shape array ({n_blocks}, 2)), got {shape.shape}")
+        raise ValueError(f"{name}: expected {n_blocks} blocks (shape array ({n_blocks}, 2)), "
+                         f"got {shape.shape}")
     if offsets.shape != (n_blocks + 1,) or offsets[0] != 0 or \
             not np.array_equal(np.diff(offsets), shape[:, 0] * shape[:, 1]):
         raise ValueError(f"{name}: offsets inconsistent with block shapes")

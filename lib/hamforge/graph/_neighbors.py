@@ -16,8 +16,11 @@ whether input positions lie inside it), every atom is replicated into all images
 ``r_cut`` of the cell measured in perpendicular heights (which covers cells thinner than ``r_cut``),
 a k-d tree over that padded set is queried chunk by chunk of centre atoms with a slightly enlarged
 radius, and the integer shift is recovered as ``R = (w_j + s) - w_i`` (``s`` the image of the padded
-copy). ``vec`` and ``dist`` are then recomputed from the original positions and the exact rule above
-decides. Peak memory is the output (72 bytes per edge) plus a compact copy of ``(j, R)`` and one chunk.
+copy). The tree distance decides a hit unless it lies within a tiny slack (1e-8 of the coordinate
+scale, far above its rounding error) of 0 or ``r_cut``; those hits are decided by the exact rule on
+``dist`` recomputed from the original positions, so the result is exactly the rule above. ``vec`` and
+``dist`` are always computed by that formula, element-wise in a fixed order. Peak memory is the output
+(72 bytes per edge) plus 4 bytes per edge (padded-copy index) plus one chunk of tree hits.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ __all__ = ["NeighborList", "neighbor_list", "reverse_edge_index"]
 # Candidate pairs (tree hits) per chunk of centre atoms: bounds the temporaries to ~100-200 MB.
 _PAIRS_PER_CHUNK = 1 << 20
 _FIRST_CHUNK_ATOMS = 64
-# Relative slack of the candidate search; the final decision uses the exact rule ``dist <= r_cut``.
+# Slack of the candidate search relative to the coordinate scale; hits closer than that to the cutoff
+# (or to 0) are decided by the exact rule on the recomputed float64 ``dist``.
 _SEARCH_SLACK = 1e-8
 
 
@@ -107,9 +111,17 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
                     np.ascontiguousarray(pad_off.T))
     del pad_off
 
-    scale = r_cut + float(np.abs(xw).max()) + float(np.abs(cell[pbc]).sum()) * float(reach.max() + 1.0)
-    r_search = r_cut + _SEARCH_SLACK * scale
+    # Coordinates entering the tree distances are at most `scale` in size; their rounding errors are
+    # ~1e-16 * scale, so `slack` bounds |tree distance - exact dist| with a wide margin.
+    scale = (r_cut + float(np.abs(x).max()) + float(np.abs(xw).max())
+             + float(np.abs(cell[pbc]).sum()) * float(reach.max() + 1.0))
+    slack = _SEARCH_SLACK * scale
+    r_search = r_cut + slack
     p_dtype = np.int32 if n_pad <= np.iinfo(np.int32).max else np.int64
+    p_bits = max(int(n_pad - 1).bit_length(), 1)
+    p_mask = (1 << p_bits) - 1
+    if (n << p_bits) >= 2**63:
+        raise ValueError(f"positions: {n} atoms with {n_pad} periodic copies exceed the int64 index range")
 
     # Per chunk of centres keep only the sorted padded indices p of the accepted hits (4 bytes per edge)
     # and the number of edges per centre. Padded copies are ordered by atom j, then image
@@ -121,22 +133,30 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
         stop = min(n, start + size)
         hits = cKDTree(xw[start:stop]).sparse_distance_matrix(tree, r_search, output_type="ndarray")
         n_hits = hits.shape[0]
-        ci = hits["i"].astype(np.int64)
-        p = hits["j"].astype(np.int64)
+        key = hits["i"].astype(np.int64)  # centre within the chunk, then padded copy, in one int64
+        key <<= p_bits
+        key |= hits["j"]
+        # The tree distance differs from the exact dist by far less than `slack`: it decides alone
+        # unless it lies within `slack` of 0 or of r_cut; those few hits get the exact rule.
+        keep = (hits["v"] > slack) & (hits["v"] < r_cut - slack)
         del hits
-        j, shift, _, dist = geo.edges(ci + start, p)
-        zero = np.flatnonzero(dist == 0.0)  # the node (i, i, 0) itself, or coinciding atoms
-        coincide = zero[(j[zero] != ci[zero] + start) | np.any([s[zero] != 0 for s in shift], axis=0)]
+        unsure = np.flatnonzero(~keep)
+        ci, p = (key[unsure] >> p_bits) + start, key[unsure] & p_mask
+        j, shift, _, dist = geo.edges(ci, p)
+        self_node = (j == ci) & ~np.any(shift, axis=0)
+        coincide = np.flatnonzero((dist == 0.0) & ~self_node)
         if coincide.size:
             k = int(coincide[0])
-            raise ValueError(f"positions: atom {int(ci[k] + start)} and atom {int(j[k])} in image "
+            raise ValueError(f"positions: atom {int(ci[k])} and atom {int(j[k])} in image "
                              f"{[int(s[k]) for s in shift]} coincide (distance 0)")
-        keep = (dist <= r_cut) & (dist > 0.0)
-        del j, shift, dist
-        key = np.sort(ci[keep] * n_pad + p[keep])
-        del ci, p, keep
-        chunk_counts.append(np.bincount(key // n_pad, minlength=stop - start))
-        chunk_p.append((key % n_pad).astype(p_dtype))
+        keep[unsure] = (dist > 0.0) & (dist <= r_cut)
+        del unsure, ci, p, j, shift, dist, self_node
+        key = key[keep]
+        del keep
+        key.sort()
+        chunk_counts.append(np.bincount(key >> p_bits, minlength=stop - start))
+        key &= p_mask
+        chunk_p.append(key.astype(p_dtype))
         del key
         size = int(np.clip(_PAIRS_PER_CHUNK * (stop - start) // max(n_hits, 1), 1, n))
         start = stop
@@ -208,33 +228,40 @@ def reverse_edge_index(nl: NeighborList) -> np.ndarray:
     return _reverse_permutation(nl.edge_index[0], nl.edge_index[1], nl.shift, nl.n_atoms)
 
 
-def _reverse_permutation(i, j, shift, n_atoms, packed=True):
+def _reverse_permutation(i, j, shift, n_atoms, method="auto"):
+    """Reverse-edge permutation; ``method``: "auto", or force "packed", "argsort" or "lexsort" (tests)."""
     e = i.shape[0]
     if e == 0:
         return np.zeros((0,), np.int64)
     # Sorting the reversed tuples (j, i, -R) lexicographically gives the sorted edge list again (the set
-    # is closed under reversal), so position k of that order is edge k. Fast path: one int64 sort of
-    # (key of the reversed tuple, edge id) packed together; otherwise np.lexsort.
+    # is closed under reversal), so position k of that order is edge k. Fastest: one int64 sort of the
+    # reversed tuple's key and the edge id packed together; then argsort of the key; then np.lexsort.
     bound = np.abs(shift).max(axis=0)
-    spans = 2 * bound + 1
+    key_range = int(n_atoms) ** 2 * int((2 * bound + 1).prod())  # Python ints: no overflow here
     bits = max(int(e - 1).bit_length(), 1)
-    fits = int(n_atoms) ** 2 * int(spans.prod()) < 2 ** (62 - bits)
-    if packed and fits:
+    if method == "auto":
+        method = "packed" if key_range << bits < 2**63 else "argsort" if key_range < 2**63 else "lexsort"
+    if method == "lexsort":
+        order = np.lexsort((-shift[:, 2], -shift[:, 1], -shift[:, 0], i, j))
+        ok = (np.array_equal(j[order], i) and np.array_equal(i[order], j)
+              and np.array_equal(-shift[order], shift))
+    else:
         key = _tuple_key(i, j, shift, n_atoms, bound)
         if not np.all(key[1:] > key[:-1]):
             raise ValueError("nl: edges are not sorted by (i, j, R) or contain duplicates")
         rkey = _tuple_key(j, i, -shift, n_atoms, bound)
-        rkey <<= bits
-        rkey |= np.arange(e, dtype=np.int64)
-        rkey.sort()
-        ok = np.array_equal(rkey >> bits, key)
-        order = rkey & ((1 << bits) - 1)
-    else:
-        order = np.lexsort((-shift[:, 2], -shift[:, 1], -shift[:, 0], i, j))
-        ok = (np.array_equal(j[order], i) and np.array_equal(i[order], j)
-              and np.array_equal(-shift[order], shift))
+        if method == "packed":
+            rkey <<= bits
+            rkey |= np.arange(e, dtype=np.int64)
+            rkey.sort()
+            ok = np.array_equal(rkey >> bits, key)
+            order = rkey & ((1 << bits) - 1)
+        else:
+            order = np.argsort(rkey)
+            ok = np.array_equal(rkey[order], key)
     if not ok:
-        raise ValueError("nl: edge set is not closed under (i, j, R) -> (j, i, -R) or not sorted by (i, j, R)")
+        raise ValueError("nl: edge set is not closed under (i, j, R) -> (j, i, -R) "
+                         "or not sorted by (i, j, R)")
     rev = np.empty(e, np.int64)
     rev[order] = np.arange(e, dtype=np.int64)
     return rev
