@@ -288,9 +288,9 @@ def test_fold_and_assemble_errors():
     with pytest.raises(ValueError, match="edge_blocks"):
         fold_blocks(ragged_blocks(edges.data[:4], [2], [2]), nl, nodes)
     swapped = ragged_blocks(edges.data, edges.shape[:, 1], edges.shape[:, 0])
-    if not np.array_equal(swapped.shape, edges.shape):
-        with pytest.raises(ValueError, match="edge_blocks: block of edge"):
-            fold_blocks(swapped, nl, nodes)
+    assert not np.array_equal(swapped.shape, edges.shape)  # mixed species: some blocks are not square
+    with pytest.raises(ValueError, match="edge_blocks: block of edge"):
+        fold_blocks(swapped, nl, nodes)
     with pytest.raises(ValueError, match="node_blocks: expected 3 blocks"):
         fold_blocks(edges, nl, ragged_blocks(np.zeros(6), [2, 3], [3, 0]))
     with pytest.raises(ValueError, match="node_blocks: on-site blocks must be square"):
