@@ -19,6 +19,7 @@ _USER_ERRORS = (
     "hamforge.basis:BasisError",
     "hamforge.io:MatrixFileError",
     "hamforge.config:ConfigError",
+    "builtins:ValueError",
 )
 
 
@@ -67,7 +68,29 @@ def _add_parse_cp2k(sub) -> None:
     p.set_defaults(func=_cmd_parse_cp2k)
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k]
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from hamforge.graph import make_targets_file
+
+    make_targets_file(args.matrix, args.rcut, args.output, kinds=args.kinds)
+    return 0
+
+
+def _add_targets(sub) -> None:
+    p = sub.add_parser(
+        "targets",
+        help="matrix file -> coupled-basis learning targets on the periodic graph (HDF5)",
+        description="Build the periodic graph (edges within r_cut, images included), fold H and S onto its nodes "
+        "and atom pairs, couple every shell block into |L,M> components and write the targets file, plus a "
+        "coverage report (<output>.coverage.csv/json/png) of how much of H lies beyond r_cut.",
+    )
+    p.add_argument("matrix", metavar="MATRIX.h5")
+    p.add_argument("--rcut", type=float, required=True, help="graph cutoff in Angstrom")
+    p.add_argument("-o", "--output", required=True, metavar="TARGETS.h5")
+    p.add_argument("--kinds", nargs="+", default=None, help="species (kind labels) of the layout; default: this structure's")
+    p.set_defaults(func=_cmd_targets)
+
+
+_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except _user_error_types() as exc:
+        if args.verbose:
+            raise
         print(f"hamforge {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,12 +5,15 @@ real spherical harmonics m = -l..l inside a shell (CP2K's order, p = (p_y, p_z, 
 """
 
 from hamforge.basis._cp2k_file import cp2k_data_dirs, read_cp2k_basis, resolve_cp2k_data_file
+from hamforge.basis._layout import TargetLayout, build_layout
 from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, orbital_table
 
 __all__ = [
     "BasisError",
     "ElementBasis",
     "OrbitalTable",
+    "TargetLayout",
+    "build_layout",
     "cp2k_data_dirs",
     "orbital_table",
     "read_cp2k_basis",

@@ -2,13 +2,17 @@
 
 from hamforge.io._atomic import atomic_path, write_text_atomic
 from hamforge.io._matrices import MATRIX_FORMAT, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
+from hamforge.io._targets import TARGETS_FORMAT, read_targets_file, write_targets_file
 
 __all__ = [
     "MATRIX_FORMAT",
     "MatrixData",
     "MatrixFileError",
+    "TARGETS_FORMAT",
     "atomic_path",
     "read_matrix_file",
+    "read_targets_file",
     "write_matrix_file",
+    "write_targets_file",
     "write_text_atomic",
 ]
