@@ -30,3 +30,26 @@ __all__ = [
     "fold_blocks",
     "assemble_gamma",
 ]
+
+from ._make import make_targets_file, plot_coverage  # noqa: E402
+from ._targets import (  # noqa: E402
+    Targets,
+    blocks_to_coupled,
+    build_targets,
+    coupled_to_blocks,
+    coverage_report,
+    targets_to_blocks,
+    targets_to_matrix,
+)
+
+__all__ += [
+    "Targets",
+    "blocks_to_coupled",
+    "build_targets",
+    "coupled_to_blocks",
+    "coverage_report",
+    "make_targets_file",
+    "plot_coverage",
+    "targets_to_blocks",
+    "targets_to_matrix",
+]
