@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamforge.graph import NeighborList
-from hamforge.partition._checks import check_assignment, check_int, check_nl
+from hamforge.partition._checks import check_assignment, check_int, check_nl, row_pointers
 
 __all__ = ["AugmentedPartition", "augment", "augment_all"]
 
@@ -99,12 +99,8 @@ class _Graph:
     """CSR view of the incoming edges, shared by all parts, with scratch maps reset after each part."""
 
     def __init__(self, nl: NeighborList):
-        centre = nl.edge_index[0]
-        if centre.size and np.any(centre[1:] < centre[:-1]):
-            raise ValueError("nl: edges must be sorted by centre atom i (hamforge.graph.neighbor_list does)")
-        counts = np.bincount(centre, minlength=nl.n_atoms)
-        self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.centre = centre
+        self.indptr = row_pointers(nl)
+        self.centre = nl.edge_index[0]
         self.source = nl.edge_index[1]
         self.in_part = np.zeros(nl.n_atoms, dtype=bool)  # scratch, all False between parts
         self.local = np.full(nl.n_atoms, -1, dtype=np.int64)  # scratch, all -1 between parts

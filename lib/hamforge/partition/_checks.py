@@ -15,6 +15,17 @@ def check_nl(nl) -> NeighborList:
     return nl
 
 
+def row_pointers(nl: NeighborList) -> np.ndarray:
+    """``(N + 1,)`` int64 CSR row pointers of the edges by centre atom (edges must be sorted by ``i``).
+
+    Uses a binary search instead of ``np.bincount``, which would allocate an (E,) int64 temporary.
+    """
+    centre = nl.edge_index[0]
+    if centre.size and np.any(centre[1:] < centre[:-1]):  # (E,) bool temporary: 1 byte per edge
+        raise ValueError("nl: edges must be sorted by centre atom i (hamforge.graph.neighbor_list does)")
+    return np.searchsorted(centre, np.arange(nl.n_atoms + 1, dtype=centre.dtype)).astype(np.int64)
+
+
 def check_int(value, name: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name}: expected an integer, got {value!r}")

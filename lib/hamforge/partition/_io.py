@@ -384,7 +384,8 @@ def load_structure_graph(path: str | os.PathLike, r_cut: float | None = None) ->
         try:
             atoms = ase.io.read(path)
         except Exception as exc:  # ASE raises many types for unreadable files
-            raise PartitionFileError(f"{src}: ASE cannot read this structure file ({type(exc).__name__}: {exc})") from exc
+            raise PartitionFileError(
+                f"{src}: ASE cannot read this structure file ({type(exc).__name__}: {exc})") from exc
         numbers = atoms.numbers.astype(np.int64)
         positions = atoms.positions.astype(np.float64)
         cell, pbc = np.array(atoms.cell[:], dtype=np.float64), np.array(atoms.pbc, dtype=bool)

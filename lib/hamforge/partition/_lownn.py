@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from hamforge.graph import NeighborList
-from hamforge.partition._checks import check_n_parts, check_nl, finish
+from hamforge.partition._checks import check_n_parts, check_nl, finish, row_pointers
 from hamforge.partition._geometry import Frame, frame
 
 __all__ = ["partition_lownn", "node_degree"]
@@ -40,8 +40,7 @@ __all__ = ["partition_lownn", "node_degree"]
 
 def node_degree(nl: NeighborList) -> np.ndarray:
     """``(N,)`` int64 number of incoming edges of every atom (edges ``(i, j, R)`` with centre ``i``)."""
-    nl = check_nl(nl)
-    return np.bincount(nl.edge_index[0], minlength=nl.n_atoms).astype(np.int64)
+    return np.diff(row_pointers(check_nl(nl)))
 
 
 def partition_lownn(nl: NeighborList, positions, n_parts: int, *, weights=None) -> np.ndarray:

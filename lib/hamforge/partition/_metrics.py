@@ -88,14 +88,16 @@ def partition_metrics(nl: NeighborList, assignment, parts: Sequence[AugmentedPar
 
 def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignment, table=None, *,
                    projection: tuple[int, int] | None = None, title: str | None = None) -> None:
-    """PNG (matplotlib, Agg canvas): atoms coloured by part projected on two Cartesian axes, and bars of edges and neighbours.
+    """PNG (matplotlib, Agg canvas): atoms coloured by part on two Cartesian axes; bars of edges, neighbours.
 
     Positions are wrapped into the cell along periodic axes first. ``projection``: two Cartesian axes;
-    None picks the two along which the part centroids spread most (the cut directions). ``table`` is the per-part table of
-    :func:`partition_metrics` (without it only the projection is drawn). Written atomically.
+    None picks the two along which the part centroids spread most (the cut directions). ``table`` is the
+    per-part table of :func:`partition_metrics` (without it only the projection is drawn). Written
+    atomically.
     """
     import matplotlib
     from matplotlib.figure import Figure  # no pyplot: no global backend state
+    from matplotlib.ticker import MaxNLocator
 
     from hamforge.io import atomic_path
     from hamforge.partition._geometry import check_positions, completed_cell
@@ -117,7 +119,7 @@ def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignm
     fig = Figure(figsize=(5.0 * panels, 4.5))
     axes = fig.subplots(1, panels, squeeze=False)
     ax = axes[0, 0]
-    cmap = matplotlib.colormaps["tab20" if n_parts <= 20 else "nipy_spectral"]
+    cmap = matplotlib.colormaps["tab10" if n_parts <= 10 else "tab20" if n_parts <= 20 else "nipy_spectral"]
     size = float(np.clip(2e4 / max(len(a), 1), 0.3, 30.0))
     ax.scatter(xw[:, projection[0]], xw[:, projection[1]], c=a, cmap=cmap, s=size, vmin=0,
                vmax=max(n_parts - 1, 1), linewidths=0)
@@ -138,6 +140,9 @@ def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignm
         ax.bar(p, table["neighbours"], color="tab:green")
         ax.set_xlabel("part")
         ax.set_ylabel("neighbouring parts")
+        for ax in axes[0, 1:]:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
