@@ -1,0 +1,159 @@
+"""``HamiltonianModel``: SO(2)-equivariant message passing from a graph dict to coupled-basis blocks."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from hamforge.model._config import ModelConfig
+from hamforge.model._heads import IrrepsHead
+from hamforge.model._keys import EDGE_INDEX, EDGE_OUT, EDGE_OVERLAP, EDGE_VEC, NODE_OUT, NODE_OVERLAP, NUMBERS
+from hamforge.model._layers import InteractionLayer
+from hamforge.model._nn import EquivariantLayerNorm, Linear
+from hamforge.model._overlap import OverlapHead
+from hamforge.model._radial import Envelope, GaussianBasis
+from hamforge.model._so2 import EdgeWigner
+
+
+class SpeciesEmbedding(nn.Module):
+    """Learned vector per species index: (N,) int64 -> (N, dim); entries ~ N(0, 1)."""
+
+    def __init__(self, n_species: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_species, dim, dtype=torch.float32))
+
+    def _reset(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            self.weight.copy_(torch.randn(self.weight.shape, generator=gen, dtype=torch.float32))
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.weight.index_select(0, index)
+
+
+class HamiltonianModel(nn.Module):
+    """SO(2)-equivariant graph network predicting padded coupled-basis node and edge blocks.
+
+    ``model(graph)`` with a plain dict of tensors (keys in ``hamforge.model``)::
+
+        numbers     # (N,) int64     | atomic numbers, all in config.species (0 = ghost atom)
+        edge_index  # (2, E) int64   | [centre i (receiver, block row); neighbour j (source, column)]
+        edge_vec    # (E, 3) float   | x_j + R @ cell - x_i, Angstrom, nonzero; cast to the model dtype
+
+    returns a dict::
+
+        node_out      # (N, Dn) | columns = config.node_irreps (e3nn layout), L block transforms with D^L
+        edge_out      # (E, De) | columns = config.edge_irreps; times the cutoff envelope (0 at r_cut)
+        node_overlap  # (N, Dn) | only with config.predict_overlap
+        edge_overlap  # (E, De) | only with config.predict_overlap
+
+    Embeddings ``(N | E, (l_max+1)^2, embed_dim)``: node l = 0 from the species, edge l = 0 from the
+    Gaussian distance expansion plus the species of both ends, everything else 0 at the start.
+    Deterministic: parameters are drawn from ``torch.Generator().manual_seed(seed)``. Equivariant in
+    float32 and float64 (``model.to(torch.float64)``). Plain ``nn.Module`` (no TorchScript).
+    """
+
+    def __init__(self, config: ModelConfig, seed: int = 0):
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise ValueError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = cfg = config
+        c, k = cfg.embed_dim, (cfg.l_max + 1) ** 2
+        self._k = k
+        lookup = torch.full((max(cfg.species) + 1,), -1, dtype=torch.int64)
+        lookup[torch.tensor(cfg.species)] = torch.arange(len(cfg.species))
+        self.register_buffer("_species_lookup", lookup, persistent=False)
+
+        self.rbf = GaussianBasis(cfg.r_cut, cfg.n_radial)
+        self.envelope = Envelope(cfg.r_cut, cfg.envelope, cfg.envelope_p)
+        self.node_species = SpeciesEmbedding(len(cfg.species), c)
+        self.edge_radial = Linear(cfg.n_radial, c, bias=True)
+        self.edge_species_centre = SpeciesEmbedding(len(cfg.species), c)
+        self.edge_species_neighbour = SpeciesEmbedding(len(cfg.species), c)
+        self.layers = nn.ModuleList([InteractionLayer(cfg, first=t == 0) for t in range(cfg.n_layers)])
+        self.ln_node_out = EquivariantLayerNorm(cfg.l_max, c, cfg.ln_eps, cfg.layer_norm)
+        self.ln_edge_out = EquivariantLayerNorm(cfg.l_max, c, cfg.ln_eps, cfg.layer_norm)
+        self.node_head = IrrepsHead(cfg.l_max, c, cfg.node_terms)
+        self.edge_head = IrrepsHead(cfg.l_max, c, cfg.edge_terms)
+        self.overlap = OverlapHead(cfg) if cfg.predict_overlap else None
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """(Re)draw every parameter from ``torch.Generator().manual_seed(seed)`` in module order."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        gen = torch.Generator().manual_seed(seed)
+        for module in self.modules():
+            if hasattr(module, "_reset"):
+                module._reset(gen)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters (inputs are cast to it)."""
+        return self.node_species.weight.dtype
+
+    def species_index(self, numbers: torch.Tensor) -> torch.Tensor:
+        """(N,) atomic numbers -> (N,) positions in config.species; ValueError for unknown numbers."""
+        lookup = self._species_lookup
+        bad = (numbers < 0) | (numbers >= lookup.numel())
+        idx = lookup.index_select(0, numbers.clamp(0, lookup.numel() - 1))
+        bad = bad | (idx < 0)
+        if bool(bad.any()):
+            unknown = sorted({int(z) for z in numbers[bad].tolist()})
+            raise ValueError(f"graph['{NUMBERS}'] has atomic numbers {unknown} not in config.species "
+                             f"{list(self.config.species)}")
+        return idx
+
+    def forward(self, graph: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        numbers, edge_index, vec = _check_graph(graph, self.dtype, self._species_lookup.device)
+        cfg = self.config
+        n, e, c = numbers.shape[0], edge_index.shape[1], cfg.embed_dim
+        species = self.species_index(numbers)
+        dist = torch.linalg.vector_norm(vec, dim=1)
+        if bool((dist == 0).any()):
+            raise ValueError(f"graph['{EDGE_VEC}'] contains zero-length edge vectors")
+        wigner = EdgeWigner.from_vectors(vec, cfg.l_max, cfg.m_max)
+        rbf = self.rbf(dist)  # (E, n_radial)
+        env = self.envelope(dist)  # (E,)
+        i, j = edge_index[0], edge_index[1]
+
+        node0 = self.node_species(species)  # (N, C)
+        edge0 = (self.edge_radial(rbf) + self.edge_species_centre(species.index_select(0, i))
+                 + self.edge_species_neighbour(species.index_select(0, j)))  # (E, C)
+        h_n = torch.cat([node0[:, None], node0.new_zeros(n, self._k - 1, c)], dim=1)
+        h_e = torch.cat([edge0[:, None], edge0.new_zeros(e, self._k - 1, c)], dim=1)
+        for layer in self.layers:
+            h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env)
+
+        out = {NODE_OUT: self.node_head(self.ln_node_out(h_n)),
+               EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * env[:, None]}
+        if self.overlap is not None:
+            out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner, rbf, env)
+        return out
+
+
+def _check_graph(graph, dtype, device):
+    if not isinstance(graph, Mapping):
+        raise ValueError(f"graph must be a mapping of tensors, got {type(graph).__name__}")
+    for key in (NUMBERS, EDGE_INDEX, EDGE_VEC):
+        if key not in graph:
+            raise ValueError(f"graph is missing '{key}'")
+        if not isinstance(graph[key], torch.Tensor):
+            raise ValueError(f"graph['{key}'] must be a torch.Tensor, got {type(graph[key]).__name__}")
+    numbers, edge_index, vec = graph[NUMBERS], graph[EDGE_INDEX], graph[EDGE_VEC]
+    if numbers.ndim != 1 or numbers.is_floating_point() or numbers.is_complex():
+        raise ValueError(f"graph['{NUMBERS}'] must be an integer (N,) tensor, got {tuple(numbers.shape)} "
+                         f"{numbers.dtype}")
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.is_floating_point():
+        raise ValueError(f"graph['{EDGE_INDEX}'] must be an integer (2, E) tensor, got "
+                         f"{tuple(edge_index.shape)} {edge_index.dtype}")
+    e = edge_index.shape[1]
+    if vec.shape != (e, 3) or not vec.is_floating_point():
+        raise ValueError(f"graph['{EDGE_VEC}'] must be a floating (E, 3) = ({e}, 3) tensor, got "
+                         f"{tuple(vec.shape)} {vec.dtype}")
+    n = numbers.shape[0]
+    if e and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
+        raise ValueError(f"graph['{EDGE_INDEX}'] has node indices outside 0..{n - 1}")
+    numbers, edge_index = numbers.to(device=device, dtype=torch.int64), edge_index.to(device, torch.int64)
+    return numbers, edge_index, vec.to(device=device, dtype=dtype)
