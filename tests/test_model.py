@@ -182,10 +182,11 @@ def test_weighted_scatter_softmax():
 
 
 # -------------------------------------------------------------------------------------- whole model
-@pytest.mark.parametrize("strict, layer_norm", [(False, "joint"), (True, "joint"), (False, "per_l")])
-def test_model_rotation_equivariance(strict, layer_norm, dtype_tol):
+@pytest.mark.parametrize("strict, layer_norm, edge_ffn", [
+    (False, "joint", True), (True, "joint", False), (False, "per_l", True)])
+def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
     dtype, tol = dtype_tol
-    cfg = _config(strictly_local=strict, layer_norm=layer_norm)
+    cfg = _config(strictly_local=strict, layer_norm=layer_norm, edge_ffn=edge_ffn)
     model = HamiltonianModel(cfg, seed=1).to(dtype)
     pos, cell, numbers = _structure(0)
     nl = neighbor_list(pos, cell, True, R_CUT)
@@ -327,7 +328,7 @@ def test_edges_along_z_are_finite_and_equivariant():
 def test_every_parameter_gets_a_gradient():
     # no unused parameters: DistributedDataParallel works without find_unused_parameters
     for strict in (False, True):
-        model = HamiltonianModel(_config(strictly_local=strict), seed=0)
+        model = HamiltonianModel(_config(strictly_local=strict, edge_ffn=strict), seed=0)
         pos, cell, numbers = _structure(4)
         out = model(_graph(numbers, neighbor_list(pos, cell, True, R_CUT)))
         sum((v * torch.linspace(-1, 1, v.shape[1])).sum() for v in out.values()).backward()

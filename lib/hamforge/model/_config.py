@@ -57,6 +57,7 @@ class ModelConfig:
         n_heads         # attention heads (embed_dim % n_heads == 0)
         ffn_dim         # hidden channels of the gated feed-forward blocks
         n_layers        # message-passing layers M (halo depth for exact partitions; 1 if strictly_local)
+        edge_ffn        # gated feed-forward block after each edge update (~1/3 of the activation memory)
         n_radial        # Gaussians of the distance expansion on [0, r_cut]
         radial_hidden   # hidden width of the radial MLPs
         envelope        # "polynomial" (C^2 at r_cut, DimeNet form with power envelope_p) or "cosine" (C^1)
@@ -82,6 +83,7 @@ class ModelConfig:
     radial_hidden: int = 64
     envelope: str = "polynomial"
     envelope_p: int = 6
+    edge_ffn: bool = True
     strictly_local: bool = False
     predict_overlap: bool = False
     overlap_hidden: int = 16
@@ -132,7 +134,7 @@ class ModelConfig:
                     or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
             set_(name, float(value))
-        for name in ("strictly_local", "predict_overlap"):
+        for name in ("edge_ffn", "strictly_local", "predict_overlap"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         for name in ("node_irreps", "edge_irreps"):

@@ -94,7 +94,7 @@ class InteractionLayer(nn.Module):
     """One layer, pre-norm residual blocks::
 
         n' = n + NodeBlock(LN(n), LN(e));            n^t = n' + FFN(LN(n'))
-        e' = e + EdgeBlock(LN(n^t)_i, LN(n)_j, LN(e)); e^t = e' + FFN(LN(e'))
+        e' = e + EdgeBlock(LN(n^t)_i, LN(n)_j, LN(e)); e^t = e' + FFN(LN(e'))   (FFN if cfg.edge_ffn)
     """
 
     def __init__(self, cfg: ModelConfig, first: bool = False):
@@ -108,8 +108,11 @@ class InteractionLayer(nn.Module):
         self.node_ffn = GatedFeedForward(l, c, cfg.ffn_dim)
         self.ln_edge_nodes = EquivariantLayerNorm(l, c, eps, mode)
         self.edge_block = EdgeBlock(cfg)
-        self.ln_edge_ffn = EquivariantLayerNorm(l, c, eps, mode)
-        self.edge_ffn = GatedFeedForward(l, c, cfg.ffn_dim)
+        if cfg.edge_ffn:
+            self.ln_edge_ffn = EquivariantLayerNorm(l, c, eps, mode)
+            self.edge_ffn = GatedFeedForward(l, c, cfg.ffn_dim)
+        else:
+            self.ln_edge_ffn = self.edge_ffn = None
 
     def forward(self, n, e, edge_index, wigner: EdgeWigner, rbf, env):
         he = self.ln_edge_msg(e)
@@ -118,5 +121,6 @@ class InteractionLayer(nn.Module):
         hn_new = self.ln_edge_nodes(n_new)
         hn_old = hn_new if self.strict else self.ln_edge_nodes(n)  # strictly local never reads n_j
         e_new = e + self.edge_block(hn_new, hn_old, he, edge_index, wigner, rbf, env)
-        e_new = e_new + self.edge_ffn(self.ln_edge_ffn(e_new))
+        if self.edge_ffn is not None:
+            e_new = e_new + self.edge_ffn(self.ln_edge_ffn(e_new))
         return n_new, e_new

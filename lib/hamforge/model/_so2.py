@@ -59,11 +59,16 @@ class EdgeWigner:
         self.m_max = self.l_max if m_max is None else int(m_max)
         self.rotations = rotations  # (E, 3, 3)
         e, k = rotations.shape[0], (self.l_max + 1) ** 2
-        dense = rotations.new_zeros(e, k, k)
+        order = m_major_order(self.l_max, self.m_max)
+        row_of = np.full(k, -1)
+        row_of[order] = np.arange(order.size)
+        self.to_m = rotations.new_zeros(e, order.size, k)  # (E, K', K)
         for l in range(self.l_max + 1):
-            dense[:, l * l:(l + 1) ** 2, l * l:(l + 1) ** 2] = so3.wigner_D(l, rotations)
-        order = torch.as_tensor(m_major_order(self.l_max, self.m_max), device=rotations.device)
-        self.to_m = dense.index_select(1, order)  # (E, K', K)
+            cols = np.arange(l * l, (l + 1) ** 2)
+            keep = row_of[cols] >= 0  # components of this l with |m| <= m_max
+            rows = torch.as_tensor(row_of[cols][keep], device=rotations.device)
+            d = so3.wigner_D(l, rotations)[:, torch.as_tensor(np.flatnonzero(keep), device=rotations.device)]
+            self.to_m[:, rows[:, None], torch.as_tensor(cols, device=rotations.device)[None, :]] = d
 
     @classmethod
     def from_vectors(cls, vec: torch.Tensor, l_max: int, m_max: int | None = None) -> "EdgeWigner":
