@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/md.smk"
 include: "workflow/rules/decorrelate.smk"
 include: "workflow/rules/dft.smk"
+include: "workflow/rules/targets.smk"
 
 
 rule all:

@@ -37,10 +37,13 @@ def smoke_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_smoke_workflow_produces_matrices_that_reproduce_cp2k(smoke_run):
-    indices = sorted((smoke_run / "dft").glob("q*.index.json"))
-    assert [p.name for p in indices] == ["q0.index.json", "q1.index.json"]
-    splits = {json.loads(p.read_text())["split"] for p in indices}
-    assert splits == {"train", "test"}  # test_quench: 1 is held out
+    indices = sorted((smoke_run / "index").glob("q*.json"))
+    assert [p.name for p in indices] == ["q0.json", "q1.json"]
+    index = [json.loads(p.read_text()) for p in indices]
+    assert {i["split"] for i in index} == {"train", "test"}  # test_quench: 1 is held out
+    for i in index:
+        for entry in i["structures"]:
+            assert (smoke_run / "index" / entry["targets"]).is_file()
     h5s = sorted((smoke_run / "dft").glob("q*_f*.h5"))
     assert len(h5s) == 2  # n_snapshots: 1 per quench
     for h5 in h5s:
@@ -63,3 +66,25 @@ def test_smoke_workflow_logs_benchmarks_and_selection_table(smoke_run):
         assert (results / "logs" / "a-Si" / "melt_quench" / f"q{q}.log").is_file()
     bench = list((results / "benchmarks" / "a-Si" / "cp2k").glob("*.tsv"))
     assert len(bench) == 2
+
+
+@pytest.mark.slow
+def test_smoke_workflow_targets_rebuild_the_matrices(smoke_run):
+    from hamforge.graph import targets_to_matrix
+    from hamforge.io import read_targets_file
+
+    for h5 in sorted((smoke_run / "targets").glob("q*_f*.h5")):
+        t = read_targets_file(h5)
+        data = read_matrix_file(smoke_run / "dft" / h5.name)
+        assert t.nl.r_cut == 8.0
+        rebuilt = targets_to_matrix(t).tocoo()
+        # every block the graph covers comes back exactly (orthogonal coupling, float64)
+        assert np.abs(rebuilt.data - data.H.toarray()[rebuilt.row, rebuilt.col]).max() < 1e-12
+        # what is missing are the blocks of pairs farther than r_cut, as the coverage report says
+        missing = data.H.toarray().copy()
+        missing[rebuilt.row, rebuilt.col] = 0.0
+        cov = pd.read_csv(h5.with_suffix(".coverage.csv"))
+        offsite = data.H.toarray() * (1 - np.kron(np.eye(64), np.ones((4, 4))))
+        frac = np.abs(missing).sum() / np.abs(offsite).sum()
+        assert np.isclose(frac, cov.fraction_abs_beyond.iloc[0], rtol=1e-9)
+        assert 0 < frac < 0.05  # beyond 8 A little of H remains (SZV a-Si)

@@ -42,17 +42,22 @@ def structures_of_quench(material, quench):
     return [f"q{quench}_{os.path.basename(f)[: -len('.extxyz')]}" for f in frames]
 
 
-def quench_matrix_files(wildcards):
-    return [
-        f"{RESULTS}/{wildcards.material}/dft/{s}.h5"
-        for s in structures_of_quench(wildcards.material, wildcards.quench)
-    ]
+def quench_files(stage, ext):
+    """Input function: the per-structure files of one stage for all structures of a quench."""
+
+    def files(wildcards):
+        return [
+            f"{RESULTS}/{wildcards.material}/{stage}/{s}.{ext}"
+            for s in structures_of_quench(wildcards.material, wildcards.quench)
+        ]
+
+    return files
 
 
 def all_quench_indices(wildcards=None):
     """One index per (material, quench): each depends only on its own checkpoint, so all run in parallel."""
     return [
-        f"{RESULTS}/{m}/dft/q{q}.index.json"
+        f"{RESULTS}/{m}/index/q{q}.json"
         for m, mat in config["materials"].items()
         for q in range(mat["md"]["quenches"])
     ]

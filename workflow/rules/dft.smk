@@ -57,22 +57,3 @@ rule parse_cp2k:
     script:
         "../scripts/parse_cp2k.py"
 
-
-rule dft_index:
-    """Index of the matrix files of one quench, with its train/test split (the test quench is held out)."""
-    input:
-        quench_matrix_files,
-    output:
-        index=f"{RESULTS}/{{material}}/dft/q{{quench}}.index.json",
-    log:
-        f"{RESULTS}/logs/{{material}}/dft_index/q{{quench}}.log",
-    params:
-        split=lambda wc: (
-            "test"
-            if config["materials"][wc.material]["test_quench"] == int(wc.quench)
-            else "train"
-        ),
-    conda:
-        "../envs/dft.yaml"
-    script:
-        "../scripts/dft_index.py"
