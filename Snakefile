@@ -16,6 +16,7 @@ include: "workflow/rules/md.smk"
 include: "workflow/rules/decorrelate.smk"
 include: "workflow/rules/dft.smk"
 include: "workflow/rules/targets.smk"
+include: "workflow/rules/partition.smk"
 
 
 rule all:

@@ -90,7 +90,13 @@ def _add_targets(sub) -> None:
     p.set_defaults(func=_cmd_targets)
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets]
+def _add_partition(sub) -> None:
+    from hamforge.partition import add_partition_parser
+
+    add_partition_parser(sub)
+
+
+_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, _add_partition]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ rule index:
     input:
         matrices=quench_files("dft", "h5"),
         targets=quench_files("targets", "h5"),
+        partitions=quench_files("partitions", "h5"),
     output:
         index=f"{RESULTS}/{{material}}/index/q{{quench}}.json",
     log:
