@@ -96,6 +96,34 @@ def _write_csr(group, m: sp.csr_matrix) -> None:
     group.create_dataset("shape", data=np.asarray(m.shape, dtype=np.int64))
 
 
+def write_structure_groups(f, structure, basis: Mapping[str, ElementBasis]) -> None:
+    """Write ``/structure`` (numbers, positions, cell, pbc, kinds) and ``/basis/<kind>`` into open HDF5 file ``f``.
+
+    Shared by every file format that carries a structure (matrix, targets).
+    """
+    import h5py
+
+    g = f.create_group("structure")
+    g.create_dataset("numbers", data=np.asarray(structure.numbers, dtype=np.int64))
+    g.create_dataset("positions", data=np.asarray(structure.positions, dtype=np.float64))
+    g.create_dataset("cell", data=np.asarray(structure.cell, dtype=np.float64))
+    g.create_dataset("pbc", data=np.asarray(structure.pbc, dtype=bool))
+    g.create_dataset("kinds", data=np.asarray(structure.kinds, dtype=object), dtype=h5py.string_dtype())
+    b = f.create_group("basis")
+    for kind, eb in sorted(basis.items()):
+        d = b.create_dataset(kind, data=np.asarray(eb.shells, dtype=np.int64))
+        d.attrs["element"] = eb.element
+        d.attrs["name"] = eb.name
+
+
+def read_basis_group(f) -> dict[str, ElementBasis]:
+    """``/basis/<kind>`` of an open HDF5 file as ElementBasis objects."""
+    return {
+        k: ElementBasis(element=str(d.attrs["element"]), name=str(d.attrs["name"]), shells=tuple(int(x) for x in d[()]))
+        for k, d in f["basis"].items()
+    }
+
+
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
     """Validate ``data`` and write it to ``path`` atomically (temp file + rename)."""
     import h5py
@@ -110,17 +138,7 @@ def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
             f.attrs["energy_unit"] = "Hartree"
             f.attrs["length_unit"] = "Angstrom"
             f.attrs["provenance"] = json.dumps(prov, sort_keys=True, default=str)
-            g = f.create_group("structure")
-            g.create_dataset("numbers", data=np.asarray(data.numbers, dtype=np.int64))
-            g.create_dataset("positions", data=np.asarray(data.positions, dtype=np.float64))
-            g.create_dataset("cell", data=np.asarray(data.cell, dtype=np.float64))
-            g.create_dataset("pbc", data=np.asarray(data.pbc, dtype=bool))
-            g.create_dataset("kinds", data=np.asarray(data.kinds, dtype=object), dtype=h5py.string_dtype())
-            b = f.create_group("basis")
-            for kind, eb in sorted(data.basis.items()):
-                d = b.create_dataset(kind, data=np.asarray(eb.shells, dtype=np.int64))
-                d.attrs["element"] = eb.element
-                d.attrs["name"] = eb.name
+            write_structure_groups(f, data, data.basis)
             o = f.create_group("orbitals")
             o.create_dataset("atom", data=tab.atom)
             o.create_dataset("l", data=tab.l)
@@ -162,10 +180,7 @@ def read_matrix_file(path: str | os.PathLike) -> MatrixData:
 
         if "basis" not in f:
             raise MatrixFileError(f"{path}: missing group /basis")
-        basis = {
-            k: ElementBasis(element=str(d.attrs["element"]), name=str(d.attrs["name"]), shells=tuple(int(x) for x in d[()]))
-            for k, d in f["basis"].items()
-        }
+        basis = read_basis_group(f)
         kinds = np.array([k.decode() if isinstance(k, bytes) else str(k) for k in get("structure/kinds")], dtype=object)
         data = MatrixData(
             numbers=np.asarray(get("structure/numbers"), dtype=np.int64),

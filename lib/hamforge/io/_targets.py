@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hamforge.basis import ElementBasis, TargetLayout
+from hamforge.basis import TargetLayout
 from hamforge.io._atomic import atomic_path
-from hamforge.io._matrices import MatrixFileError
+from hamforge.io._matrices import MatrixFileError, read_basis_group, write_structure_groups
 
 __all__ = ["TARGETS_FORMAT", "write_targets_file", "read_targets_file"]
 
@@ -60,18 +60,8 @@ def write_targets_file(path: str | os.PathLike, t, structure) -> None:
             f.attrs["node_irreps"] = t.node_layout.irreps
             f.attrs["pair_irreps"] = t.pair_layout.irreps
             f.attrs["provenance"] = json.dumps(dict(t.provenance), sort_keys=True, default=str)
-            s = f.create_group("structure")
-            s.create_dataset("numbers", data=np.asarray(structure.numbers, np.int64))
-            s.create_dataset("positions", data=np.asarray(structure.positions, np.float64))
-            s.create_dataset("cell", data=np.asarray(structure.cell, np.float64))
-            s.create_dataset("pbc", data=np.asarray(structure.pbc, bool))
-            s.create_dataset("kinds", data=np.asarray(structure.kinds, dtype=object), dtype=h5py.string_dtype())
-            s.create_dataset("kind_id", data=t.atom_kind)
-            b = f.create_group("basis")
-            for kind, eb in sorted(t.basis.items()):
-                d = b.create_dataset(kind, data=np.asarray(eb.shells, dtype=np.int64))
-                d.attrs["element"] = eb.element
-                d.attrs["name"] = eb.name
+            write_structure_groups(f, structure, t.basis)
+            f["structure"].create_dataset("kind_id", data=t.atom_kind)
             g = f.create_group("graph")
             g.attrs["r_cut"] = float(t.nl.r_cut)
             g.create_dataset("edge_index", data=t.nl.edge_index)
@@ -111,10 +101,7 @@ def read_targets_file(path: str | os.PathLike):
             return f[name][()]
 
         kinds = tuple(json.loads(f.attrs["kinds"]))
-        basis = {
-            k: ElementBasis(element=str(d.attrs["element"]), name=str(d.attrs["name"]), shells=tuple(int(x) for x in d[()]))
-            for k, d in f["basis"].items()
-        }
+        basis = read_basis_group(f)
         positions, cell, pbc = get("structure/positions"), get("structure/cell"), get("structure/pbc")
         edge_index, shift = get("graph/edge_index"), get("graph/shift")
         r_cut = float(f["graph"].attrs["r_cut"])
