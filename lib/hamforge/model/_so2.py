@@ -24,6 +24,7 @@ Two implementations share the parameters: :class:`SO2Convolution` (index tables 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -43,6 +44,28 @@ def m_major_order(l_max: int, m_max: int) -> np.ndarray:
     return np.concatenate(order)
 
 
+@functools.lru_cache(maxsize=None)
+def _dense_source(l_max: int, m_max: int) -> np.ndarray:
+    """(K' K,) int64: for each entry of the m-major dense matrix ``to_m`` its position in the flat
+    concatenation ``[0, D^0.ravel(), D^1.ravel(), ...]`` (0 = the zero). Read-only, cached."""
+    k = (l_max + 1) ** 2
+    order = m_major_order(l_max, m_max)
+    src = np.zeros((order.size, k), dtype=np.int64)
+    row_of = np.full(k, -1)
+    row_of[order] = np.arange(order.size)
+    offset = 1
+    for l in range(l_max + 1):
+        n = 2 * l + 1
+        cols = np.arange(l * l, (l + 1) ** 2)
+        for a in range(n):  # row m = a - l of D^l
+            if row_of[cols[a]] >= 0:  # kept order
+                src[row_of[cols[a]], cols] = offset + a * n + np.arange(n)
+        offset += n * n
+    src = src.ravel()
+    src.setflags(write=False)
+    return src
+
+
 class EdgeWigner:
     """Edge-frame rotations of one graph, computed once and shared by every convolution and head.
 
@@ -59,16 +82,11 @@ class EdgeWigner:
         self.m_max = self.l_max if m_max is None else int(m_max)
         self.rotations = rotations  # (E, 3, 3)
         e, k = rotations.shape[0], (self.l_max + 1) ** 2
-        order = m_major_order(self.l_max, self.m_max)
-        row_of = np.full(k, -1)
-        row_of[order] = np.arange(order.size)
-        self.to_m = rotations.new_zeros(e, order.size, k)  # (E, K', K)
-        for l in range(self.l_max + 1):
-            cols = np.arange(l * l, (l + 1) ** 2)
-            keep = row_of[cols] >= 0  # components of this l with |m| <= m_max
-            rows = torch.as_tensor(row_of[cols][keep], device=rotations.device)
-            d = so3.wigner_D(l, rotations)[:, torch.as_tensor(np.flatnonzero(keep), device=rotations.device)]
-            self.to_m[:, rows[:, None], torch.as_tensor(cols, device=rotations.device)[None, :]] = d
+        src = torch.tensor(_dense_source(self.l_max, self.m_max), device=rotations.device)
+        flat = torch.cat([rotations.new_zeros(e, 1)]
+                         + [so3.wigner_D(l, rotations).reshape(e, (2 * l + 1) ** 2) for l in range(self.l_max + 1)],
+                         dim=1)  # (E, 1 + sum_l (2l+1)^2): a zero, then every D^l row-major
+        self.to_m = flat.index_select(1, src).view(e, src.numel() // k, k)  # (E, K', K), one gather
 
     @classmethod
     def from_vectors(cls, vec: torch.Tensor, l_max: int, m_max: int | None = None) -> "EdgeWigner":
