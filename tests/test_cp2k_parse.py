@@ -139,3 +139,23 @@ def test_matrix_file_errors_name_field(tmp_path):
         read_matrix_file(out)
     with pytest.raises(MatrixFileError, match="no such matrix file"):
         read_matrix_file(tmp_path / "none.h5")
+
+
+def test_coordinates_from_named_xyz_file_and_ghost_kind(tmp_path):
+    """&TOPOLOGY COORD_FILE_NAME instead of &COORD, and a GHOST kind (basis, no nucleus: Z = 0)."""
+    run = _copy(tmp_path)
+    text = (run / "cp2k.inp").read_text()
+    start, end = text.index("      &COORD"), text.index("&END COORD") + len("&END COORD")
+    lines = [ln.strip() for ln in text[start:end].splitlines()[1:-1]]
+    (run / "coords.xyz").write_text(f"{len(lines)}\nfrom the test\n" + "\n".join(lines) + "\n")
+    text = text[:start] + "      &TOPOLOGY\n         COORD_FILE_NAME coords.xyz\n         COORD_FILE_FORMAT XYZ\n      &END TOPOLOGY" + text[end:]
+    text = text.replace("ELEMENT O\n", "ELEMENT O\n         GHOST T\n")
+    (run / "cp2k.inp").write_text(text)
+    ref = parse_cp2k_run(DATA / "hfo2_szv")
+    data = parse_cp2k_run(run)
+    np.testing.assert_array_equal(data.positions, ref.positions)
+    assert data.numbers.tolist() == [72] * 4 + [0] * 8
+    assert abs(data.H - ref.H).max() == 0.0
+    (run / "coords.xyz").unlink()
+    with pytest.raises(DFTError, match="coords.xyz named by COORD_FILE_NAME not found"):
+        parse_cp2k_run(run)

@@ -9,6 +9,8 @@ checkpoint decorrelate:
         snapshots=directory(f"{RESULTS}/{{material}}/snapshots/q{{quench}}"),
     log:
         f"{RESULTS}/logs/{{material}}/decorrelate/q{{quench}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{material}}/decorrelate/q{{quench}}.tsv"
     params:
         settings=lambda wc: config["materials"][wc.material]["decorrelate"],
         sample_stages=lambda wc: [
