@@ -2,8 +2,8 @@
 
 Configurations: the papers' hyperparameters (E = 16, l_max = m_max = 4, 2 heads, FFN 64; these are also
 ModelConfig's defaults) with 1 layer (ICML 2025) and 3 layers (SC'25), each with and without the edge
-feed-forward block, the strictly local variant with 3 layers, and l_max = 2 for contrast. Outputs: padded coupled targets of an HfO2 / SZV-MOLOPT-like basis
-(Hf: s s p d, O: s p), irreps computed from the shell lists.
+feed-forward block, the strictly local variant with 3 layers, and l_max = 2 for contrast. Outputs: padded
+coupled targets of an HfO2 / SZV-MOLOPT-like basis (Hf: s s p d, O: s p), irreps from the shell lists.
 
 Each configuration runs in a fresh subprocess on a random graph with --messages edges (N = E / 40 atoms,
 random directions, distances in [1, r_cut)): peak memory is the subprocess' high-water RSS minus its RSS

@@ -83,9 +83,8 @@ class EdgeWigner:
         self.rotations = rotations  # (E, 3, 3)
         e, k = rotations.shape[0], (self.l_max + 1) ** 2
         src = torch.tensor(_dense_source(self.l_max, self.m_max), device=rotations.device)
-        flat = torch.cat([rotations.new_zeros(e, 1)]
-                         + [so3.wigner_D(l, rotations).reshape(e, (2 * l + 1) ** 2) for l in range(self.l_max + 1)],
-                         dim=1)  # (E, 1 + sum_l (2l+1)^2): a zero, then every D^l row-major
+        blocks = [so3.wigner_D(l, rotations).reshape(e, (2 * l + 1) ** 2) for l in range(self.l_max + 1)]
+        flat = torch.cat([rotations.new_zeros(e, 1)] + blocks, dim=1)  # (E, 1 + sum (2l+1)^2), D^l row-major
         self.to_m = flat.index_select(1, src).view(e, src.numel() // k, k)  # (E, K', K), one gather
 
     @classmethod
