@@ -21,10 +21,6 @@ wildcard_constraints:
     structure=r"q\d+_f\d+",
 
 
-def material_cfg(wildcards):
-    return config["materials"][wildcards.material]
-
-
 def res(rule_name, key):
     """Per-rule resource setting from config['resources'] (threads, mem_mb, mpi_tasks, ...)."""
     return config["resources"][rule_name][key]

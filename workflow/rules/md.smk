@@ -11,7 +11,8 @@ rule melt_quench:
     benchmark:
         f"{RESULTS}/benchmarks/{{material}}/melt_quench/q{{quench}}.tsv"
     params:
-        material=material_cfg,
+        elements=lambda wc: config["materials"][wc.material]["elements"],
+        md=lambda wc: config["materials"][wc.material]["md"],
         launcher=lambda wc: res("melt_quench", "launcher"),
         mpi_tasks=res("melt_quench", "mpi_tasks"),
     threads: res("melt_quench", "threads") * res("melt_quench", "mpi_tasks")

@@ -9,8 +9,7 @@ from hamforge.structures import MeltQuenchSettings, run_melt_quench
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 configure_logging(sm.log[0])
-mat = sm.params.material
-settings = MeltQuenchSettings.from_config(mat["elements"], mat["md"])
+settings = MeltQuenchSettings.from_config(sm.params.elements, sm.params.md)
 summary = run_melt_quench(
     settings,
     work_dir=os.path.join(os.path.dirname(sm.output.trajectory), "lammps"),
