@@ -54,7 +54,8 @@ if sys.version_info < (3, 11):
 PYCHECK
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   log "pip: ${HAMFORGE_TORCH:-torch==2.13.0}"
-  .venv/bin/pip install -q "${HAMFORGE_TORCH:-torch==2.13.0}"
+  .venv/bin/pip install -q "${HAMFORGE_TORCH:-torch==2.13.0}" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import torch" || { echo "torch failed to install (see above)" >&2; exit 1; }
 fi
 log "pip: hamforge (editable) with workflow and test extras"
 .venv/bin/pip install -q -e ".[workflow,test]" 2>&1 | grep -v "^WARNING: Location" || true
