@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
 from hamforge.io._atomic import atomic_path
+from hamforge.io._h5 import open_h5
 
 __all__ = ["MatrixFileError", "MatrixData", "write_matrix_file", "read_matrix_file", "MATRIX_FORMAT"]
 
@@ -149,15 +150,9 @@ def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
 
 def read_matrix_file(path: str | os.PathLike) -> MatrixData:
     """Read and validate a matrix file; errors name the file and the missing or bad field."""
-    import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise MatrixFileError(f"{path}: no such matrix file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise MatrixFileError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    f = open_h5(path, "matrix file", MatrixFileError)
     with f:
         fmt = f.attrs.get("format")
         if fmt != MATRIX_FORMAT:

@@ -29,6 +29,7 @@ import numpy as np
 
 from hamforge.basis import TargetLayout
 from hamforge.io._atomic import atomic_path
+from hamforge.io._h5 import open_h5
 from hamforge.io._matrices import MatrixFileError, read_basis_group, write_structure_groups
 
 __all__ = ["TARGETS_FORMAT", "write_targets_file", "read_targets_file"]
@@ -82,16 +83,13 @@ def write_targets_file(path: str | os.PathLike, t, structure) -> None:
 
 def read_targets_file(path: str | os.PathLike):
     """Read a targets file back into :class:`hamforge.graph.Targets` (graph vectors recomputed from positions)."""
-    import h5py
 
     from hamforge.basis import build_layout
     from hamforge.graph._neighbors import NeighborList
     from hamforge.graph._targets import Targets
 
     path = Path(path)
-    if not path.is_file():
-        raise MatrixFileError(f"{path}: no such targets file")
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "targets file", MatrixFileError) as f:
         if f.attrs.get("format") != TARGETS_FORMAT:
             raise MatrixFileError(f"{path}: attribute 'format' is {f.attrs.get('format')!r}, expected {TARGETS_FORMAT!r}")
 

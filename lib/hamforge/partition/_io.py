@@ -34,6 +34,7 @@ import numpy as np
 
 from hamforge.graph import NeighborList
 from hamforge.io import atomic_path
+from hamforge.io._h5 import open_h5
 from hamforge.partition._augment import AugmentedPartition
 from hamforge.partition._checks import check_assignment, check_nl
 
@@ -143,17 +144,11 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
 
     Errors (:class:`PartitionFileError`) name the file and the missing or inconsistent field.
     """
-    import h5py
     import pandas as pd
 
     path = Path(path)
     src = str(path)
-    if not path.is_file():
-        raise PartitionFileError(f"{src}: no such partition file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise PartitionFileError(f"{src}: not a readable HDF5 file ({exc})") from exc
+    f = open_h5(path, "partition file", PartitionFileError)
 
     def bad(name, msg):
         raise PartitionFileError(f"{src}: {name}: {msg}")
@@ -264,16 +259,10 @@ def read_targets_graph(path: str | os.PathLike) -> StructureGraph:
     ranges, the sort by centre atom, and ``0 < dist <= r_cut`` (relative tolerance 1e-9, far above the
     rounding of the recomputation but far below any real change of geometry).
     """
-    import h5py
 
     path = Path(path)
     src = str(path)
-    if not path.is_file():
-        raise PartitionFileError(f"{src}: no such targets file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise PartitionFileError(f"{src}: not a readable HDF5 file ({exc})") from exc
+    f = open_h5(path, "targets file", PartitionFileError)
     with f:
         numbers, positions, cell, pbc = _read_structure(f, src)
         if "graph" not in f:

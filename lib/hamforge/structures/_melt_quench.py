@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import os
 import shlex
 import subprocess
