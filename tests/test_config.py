@@ -1,7 +1,5 @@
 """Workflow configuration: schema validation with messages naming the key; the workflow parses (dry run, lint)."""
 
-import copy
-import os
 import shutil
 import subprocess
 import sys

@@ -305,23 +305,22 @@ def _padded_images(fw, pbc, reach):
 
 
 # ----------------------------------------------------------------------------------------------------
+def _real_finite(a, name: str, shape_ok, shape_text: str) -> np.ndarray:
+    """``a`` as a new contiguous float64 array, or a ValueError naming ``name`` (shape, dtype, finiteness)."""
+    a = np.asarray(a)
+    if not shape_ok(a.shape):
+        raise ValueError(f"{name}: expected shape {shape_text}, got {a.shape}")
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{name}: expected a real array, got dtype {a.dtype}")
+    a = np.array(a, dtype=np.float64, order="C")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: contains non-finite values")
+    return a
+
+
 def _check_inputs(positions, cell, pbc, r_cut):
-    x = np.asarray(positions)
-    if x.ndim != 2 or x.shape[1] != 3:
-        raise ValueError(f"positions: expected shape (N, 3), got {x.shape}")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise ValueError(f"positions: expected a real array, got dtype {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("positions: contains non-finite values")
-    c = np.asarray(cell)
-    if c.shape != (3, 3):
-        raise ValueError(f"cell: expected shape (3, 3) with lattice vectors as rows, got {c.shape}")
-    if not (np.issubdtype(c.dtype, np.floating) or np.issubdtype(c.dtype, np.integer)):
-        raise ValueError(f"cell: expected a real array, got dtype {c.dtype}")
-    c = np.array(c, dtype=np.float64)
-    if not np.all(np.isfinite(c)):
-        raise ValueError("cell: contains non-finite values")
+    x = _real_finite(positions, "positions", lambda s: len(s) == 2 and s[1] == 3, "(N, 3)")
+    c = _real_finite(cell, "cell", lambda s: s == (3, 3), "(3, 3) with lattice vectors as rows")
     p = np.asarray(pbc)
     if p.shape == ():
         p = np.broadcast_to(p, (3,))

@@ -243,7 +243,7 @@ def read_thermo_log(path: str | os.PathLike):
     return df.drop_duplicates("Step", keep="last").reset_index(drop=True)
 
 
-def _read_dump(path: Path, elements: Sequence[str]):
+def _read_dump(path: Path):
     import ase.io
 
     frames = ase.io.read(path, index=":", format="lammps-dump-text")
@@ -292,7 +292,7 @@ def run_melt_quench(
             log_tail = "\n".join((work / "log.lammps").read_text(errors="replace").splitlines()[-15:])
         raise MDError(f"LAMMPS failed (exit {proc.returncode}) in {work}:\n{proc.stderr[-2000:]}\n{log_tail}")
     thermo = read_thermo_log(work / "log.lammps")
-    frames = _read_dump(work / "traj.dump", settings.elements)
+    frames = _read_dump(work / "traj.dump")
     steps = np.asarray(thermo["Step"])
     bounds = np.cumsum([0] + settings.stage_steps())
     dt_ps = settings.timestep_fs / 1000.0
