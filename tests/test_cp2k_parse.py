@@ -135,7 +135,7 @@ def test_matrix_file_errors_name_field(tmp_path):
     assert cli_main(["parse-cp2k", str(DATA / "hfo2_szv"), "-o", str(out)]) == 0
     with h5py.File(out, "a") as f:
         del f["structure/positions"]
-    with pytest.raises(MatrixFileError, match=r"m\.h5: missing field structure/positions"):
+    with pytest.raises(MatrixFileError, match=r"m\.h5: /structure/positions: missing"):
         read_matrix_file(out)
     with pytest.raises(MatrixFileError, match="no such matrix file"):
         read_matrix_file(tmp_path / "none.h5")

@@ -35,7 +35,7 @@ def test_input_validated_against_installed_schema():
     a = si2()
     tree = cp2k_input_tree(a.get_chemical_symbols(), a.positions, a.cell.array, SI)
     text = render_cp2k_input(tree, cp2k_input_schema())
-    for needle in ("&KS_CSR_WRITE", "FILENAME =KS.csr", "&S_CSR_WRITE", "EIGENVALUES", "CUTOFF 200.0", "EPS_PPNL 1e-14"):
+    for needle in ("&KS_CSR_WRITE", "FILENAME =KS.csr", "BINARY T", "&S_CSR_WRITE", "EIGENVALUES", "CUTOFF 200.0", "EPS_PPNL 1e-14"):
         assert needle in text
     # a keyword that cp2k-input-tools' bundled (2024.1) schema accepts but CP2K 2023.1 rejects
     tree["+force_eval"][0]["+dft"]["+scf"]["ignore_convergence_failure"] = True

@@ -12,7 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from hamforge.graph import neighbor_list
+from hamforge.cli import add_partition_parser
+from hamforge.graph import load_structure_graph, neighbor_list
+from hamforge.io import TargetsFileError, read_targets_file
 from hamforge.partition import (
     METHODS,
     PARTITION_FORMAT,
@@ -20,8 +22,6 @@ from hamforge.partition import (
     atom_adjacency,
     augment,
     augment_all,
-    add_partition_parser,
-    load_structure_graph,
     longest_axis,
     node_degree,
     partition_atoms,
@@ -31,11 +31,10 @@ from hamforge.partition import (
     partition_slices,
     plot_partition,
     read_partitions,
-    read_targets_graph,
     run_partition,
-    write_partition_outputs,
     write_partitions,
 )
+from hamforge.stages import write_partition_outputs
 
 # Skewed cell: |a1| = 16 is the longest lattice vector but the largest perpendicular height is along a3
 # (heights 6.30, 6.0, 11.0 Angstrom).
@@ -483,11 +482,15 @@ def test_partition_file_errors_name_file_and_field(cubic, tmp_path):
 
 
 def _write_targets(path, x, nl, numbers):
+    """The part of a targets file that the graph-only reader needs (header, structure, graph)."""
     import h5py
 
     with h5py.File(path, "w") as f:
+        f.attrs["format"], f.attrs["version"], f.attrs["kinds"] = "hamforge.targets", 1, json.dumps(["Si"])
         s = f.create_group("structure")
         s["numbers"], s["positions"], s["cell"], s["pbc"] = numbers, x, nl.cell, nl.pbc
+        s["kinds"] = np.array(["Si"] * len(numbers), dtype=object).astype(h5py.string_dtype())
+        s["kind_id"] = np.zeros(len(numbers), np.int64)
         g = f.create_group("graph")
         g["edge_index"], g["shift"] = nl.edge_index, nl.shift
         g.attrs["r_cut"] = nl.r_cut
@@ -497,11 +500,12 @@ def test_read_targets_graph(tmp_path):
     x, nl = system(120, TRICLINIC, seed=7, r_cut=4.0)
     path = tmp_path / "t.h5"
     _write_targets(path, x, nl, np.full(120, 14))
-    sg = read_targets_graph(path)
+    sg = read_targets_file(path, graph_only=True)
     np.testing.assert_array_equal(sg.nl.edge_index, nl.edge_index)
     np.testing.assert_array_equal(sg.nl.shift, nl.shift)
-    # vec recomputed with a BLAS product instead of the neighbour list's ordered sums: ~1e-15 A apart.
-    np.testing.assert_allclose(sg.nl.vec, nl.vec, rtol=0, atol=1e-12)
+    # vec recomputed by hamforge.geometry.edge_vectors, the neighbour list's own formula and order: bit-identical.
+    np.testing.assert_array_equal(sg.nl.vec, nl.vec)
+    np.testing.assert_array_equal(sg.nl.dist, nl.dist)
     assert sg.nl.r_cut == nl.r_cut and sg.numbers.tolist() == [14] * 120
     res = run_partition(sg.nl, sg.positions, "lownn", 2, 1)
     out = tmp_path / "p.h5"
@@ -509,14 +513,14 @@ def test_read_targets_graph(tmp_path):
     read_partitions(out, nl)  # same graph digest as the original neighbour list
     # Inconsistent files.
     _write_targets(path, x * 1.5, nl, np.full(120, 14))  # positions no longer fit the graph
-    with pytest.raises(PartitionFileError, match="graph and structure do not match"):
-        read_targets_graph(path)
+    with pytest.raises(TargetsFileError, match="graph and structure do not match"):
+        read_targets_file(path, graph_only=True)
     import h5py
 
     with h5py.File(path, "a") as f:
         del f["graph/shift"]
-    with pytest.raises(PartitionFileError, match="/graph/shift: missing"):
-        read_targets_graph(path)
+    with pytest.raises(TargetsFileError, match=r"t\.h5: /graph/shift: missing"):
+        read_targets_file(path, graph_only=True)
 
 
 def test_cli_on_extxyz(tmp_path):

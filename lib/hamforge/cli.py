@@ -11,13 +11,13 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["add_partition_parser", "build_parser", "main"]
 
 # Exceptions that mean "bad input": printed as one line, exit code 2. Resolved lazily (no import-time work).
 _USER_ERRORS = (
     "hamforge.dft:DFTError",
     "hamforge.basis:BasisError",
-    "hamforge.io:MatrixFileError",
+    "hamforge.io:FileFormatError",
     "hamforge.config:ConfigError",
     "builtins:ValueError",
 )
@@ -69,7 +69,7 @@ def _add_parse_cp2k(sub) -> None:
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
-    from hamforge.graph import make_targets_file
+    from hamforge.stages import make_targets_file
 
     make_targets_file(args.matrix, args.rcut, args.output, kinds=args.kinds)
     return 0
@@ -90,13 +90,52 @@ def _add_targets(sub) -> None:
     p.set_defaults(func=_cmd_targets)
 
 
-def _add_partition(sub) -> None:
-    from hamforge.partition import add_partition_parser
+def _cmd_partition(args: argparse.Namespace) -> int:
+    from hamforge.stages import make_partition_file
 
-    add_partition_parser(sub)
+    options = {"axis": args.axis} if args.method == "slices" else {}
+    if args.thickness is not None:
+        if args.method != "slices":
+            raise ValueError("thickness: only method 'slices' takes --thickness")
+        options["thickness"] = args.thickness
+    elif args.parts is None:
+        raise ValueError("parts: --parts is required (or --thickness with --method slices)")
+    if args.axis is not None and args.method != "slices":
+        raise ValueError(f"axis: only method 'slices' takes --axis (got --method {args.method})")
+    make_partition_file(args.structure, args.output, method=args.method, parts=args.parts, halo=args.halo,
+                        r_cut=args.rcut, plot=args.plot, metrics_csv=args.metrics_csv, **options)
+    return 0
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, _add_partition]
+def add_partition_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``partition`` subcommand to an ``argparse`` subparsers object; sets ``func``."""
+    p = subparsers.add_parser(
+        "partition",
+        help="partition a structure's atom graph and add k-hop halos (HDF5 partition file)",
+        description="Read STRUCTURE (any file ase.io.read reads, last frame; or a hamforge targets/matrix "
+        ".h5 file), build its periodic neighbour list at --rcut (a targets file's stored graph is used "
+        "as is), partition the atoms, add a halo of --halo hops to every part and write the partition "
+        "file with its metrics.",
+    )
+    p.add_argument("structure", metavar="STRUCTURE")
+    p.add_argument("--rcut", type=float, default=None, metavar="R",
+                   help="neighbour cutoff in Angstrom (required unless STRUCTURE stores a graph)")
+    p.add_argument("--method", choices=("slices", "lownn", "metis"), default="lownn")
+    p.add_argument("--parts", type=int, default=None, metavar="P", help="number of parts")
+    p.add_argument("--halo", type=int, default=1, metavar="K",
+                   help="halo depth in hops (= message-passing layers for exact predictions; default 1)")
+    p.add_argument("--axis", type=int, default=None, metavar="A",
+                   help="slices: axis 0, 1 or 2 (default: the longest, by perpendicular height)")
+    p.add_argument("--thickness", type=float, default=None, metavar="T",
+                   help="slices: slice thickness in Angstrom instead of --parts")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.h5")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot of the partition")
+    p.add_argument("--metrics-csv", default=None, metavar="OUT.csv", help="also write the per-part metrics")
+    p.set_defaults(func=_cmd_partition)
+    return p
+
+
+_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

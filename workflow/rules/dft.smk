@@ -17,13 +17,16 @@ rule cp2k_input:
         "../scripts/cp2k_input.py"
 
 
-# CP2K runs inside dft/<structure>/; only the small summary is a declared output, so that when the SCF
-# does not converge (the rule fails) cp2k.out and the matrices stay there for inspection.
+# CP2K runs inside dft/<structure>/. The binary KS and S CSR files are declared temp() outputs: bulky
+# (hundreds of MB for 1,000 atoms), deleted once parse_cp2k has written the matrix file, and seen by
+# --delete-all-output. When the SCF does not converge the rule fails and cp2k.out stays for inspection.
 rule cp2k:
     input:
         inp=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.inp",
     output:
         summary=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.summary.json",
+        ks=temp(f"{RESULTS}/{{material}}/dft/{{structure}}/KS.csr"),
+        s=temp(f"{RESULTS}/{{material}}/dft/{{structure}}/S.csr"),
     log:
         f"{RESULTS}/logs/{{material}}/cp2k/{{structure}}.log",
     benchmark:
@@ -48,6 +51,8 @@ rule cp2k:
 rule parse_cp2k:
     input:
         summary=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.summary.json",
+        ks=f"{RESULTS}/{{material}}/dft/{{structure}}/KS.csr",
+        s=f"{RESULTS}/{{material}}/dft/{{structure}}/S.csr",
     output:
         matrices=f"{RESULTS}/{{material}}/dft/{{structure}}.h5",
     log:

@@ -1,7 +1,7 @@
-"""Snakemake adapter: matrix file -> targets file + coverage report (hamforge.graph.make_targets_file)."""
+"""Snakemake adapter: matrix file -> targets file + coverage report (hamforge.stages.make_targets_file)."""
 
 from hamforge._logging import configure_logging
-from hamforge.graph import make_targets_file
+from hamforge.stages import make_targets_file
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 configure_logging(sm.log[0])

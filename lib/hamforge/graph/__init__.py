@@ -1,11 +1,14 @@
-"""hamforge.graph: periodic neighbour search with image shifts, atom blocks, Gamma-point folding.
+"""hamforge.graph: periodic neighbour search with image shifts, atom blocks, Gamma-point folding, targets.
 
 Conventions (``docs/conventions.md``): edge ``(i, j, R)``, centre ``i`` = block row = message receiver,
 neighbour ``j`` in image ``R`` = block column = message source, ``vec = x_j + R @ cell - x_i``; edges
 sorted by ``(i, j, R)``; self-images ``(i, i, R != 0)`` are edges, ``(i, i, 0)`` is the node.
+The neighbour-list record itself lives in ``hamforge.geometry`` and the targets record in ``hamforge.io``
+(so file readers need not import this room); both are re-exported here.
 """
 
-from ._blocks import (
+from hamforge.geometry import NeighborList
+from hamforge.graph._blocks import (
     RaggedBlocks,
     assemble_gamma,
     extract_blocks,
@@ -15,25 +18,9 @@ from ._blocks import (
     folding_is_identity,
     ragged_blocks,
 )
-from ._neighbors import NeighborList, neighbor_list, reverse_edge_index
-
-__all__ = [
-    "NeighborList",
-    "neighbor_list",
-    "reverse_edge_index",
-    "RaggedBlocks",
-    "ragged_blocks",
-    "extract_blocks",
-    "extract_gamma_blocks",
-    "fold_map",
-    "folding_is_identity",
-    "fold_blocks",
-    "assemble_gamma",
-]
-
-from ._make import make_targets_file, plot_coverage  # noqa: E402
-from ._targets import (  # noqa: E402
-    Targets,
+from hamforge.graph._load import load_structure_graph, structure_graph
+from hamforge.graph._neighbors import neighbor_list, reverse_edge_index
+from hamforge.graph._targets import (
     blocks_to_coupled,
     build_targets,
     coupled_to_blocks,
@@ -41,15 +28,28 @@ from ._targets import (  # noqa: E402
     targets_to_blocks,
     targets_to_matrix,
 )
+from hamforge.io import StructureGraph, Targets
 
-__all__ += [
+__all__ = [
+    "NeighborList",
+    "RaggedBlocks",
+    "StructureGraph",
     "Targets",
+    "assemble_gamma",
     "blocks_to_coupled",
     "build_targets",
     "coupled_to_blocks",
     "coverage_report",
-    "make_targets_file",
-    "plot_coverage",
+    "extract_blocks",
+    "extract_gamma_blocks",
+    "fold_blocks",
+    "fold_map",
+    "folding_is_identity",
+    "load_structure_graph",
+    "neighbor_list",
+    "ragged_blocks",
+    "reverse_edge_index",
+    "structure_graph",
     "targets_to_blocks",
     "targets_to_matrix",
 ]

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hamforge.geometry import NeighborList, check_cell, check_positions, completed_cell, frozen_neighbor_list
+
 __all__ = ["NeighborList", "neighbor_list", "reverse_edge_index"]
 
 # Candidate pairs (tree hits) per chunk of centre atoms: bounds the temporaries to ~100-200 MB.
@@ -37,37 +39,6 @@ _FIRST_CHUNK_ATOMS = 64
 # Slack of the candidate search relative to the coordinate scale; hits closer than that to the cutoff
 # (or to 0) are decided by the exact rule on the recomputed float64 ``dist``.
 _SEARCH_SLACK = 1e-8
-
-
-@dataclass(frozen=True, eq=False)
-class NeighborList:
-    """All edges ``(i, j, R)`` with ``0 < |x_j + R @ cell - x_i| <= r_cut`` (see the module docstring).
-
-    Arrays are read-only. Fields::
-
-        edge_index  # (2, E) int64   | [centre i (row, receiver); neighbour j (column, source)]
-        shift       # (E, 3) int64   | lattice image R of j (0 along non-periodic axes)
-        vec         # (E, 3) float64 | x_j + R @ cell - x_i, Angstrom
-        dist        # (E,)   float64 | |vec|, Angstrom
-        n_atoms     # int            | N
-        r_cut       # float          | inclusive cutoff, Angstrom
-        cell        # (3, 3) float64 | rows are lattice vectors
-        pbc         # (3,)   bool    | periodic axes
-    """
-
-    edge_index: np.ndarray
-    shift: np.ndarray
-    vec: np.ndarray
-    dist: np.ndarray
-    n_atoms: int
-    r_cut: float
-    cell: np.ndarray
-    pbc: np.ndarray
-
-    @property
-    def n_edges(self) -> int:
-        """Number of edges E."""
-        return int(self.dist.shape[0])
 
 
 def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
@@ -93,10 +64,10 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
     x, cell, pbc, r_cut = _check_inputs(positions, cell, pbc, r_cut)
     n = x.shape[0]
     if n == 0:
-        return _freeze(np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int64), np.zeros((0, 3)),
-                       np.zeros((0,)), 0, r_cut, cell, pbc)
+        return frozen_neighbor_list(np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int64), np.zeros((0, 3)),
+                                    np.zeros((0,)), 0, r_cut, cell, pbc)
 
-    full = _completed_cell(cell, pbc)
+    full = completed_cell(cell, pbc)
     inv = np.linalg.inv(full)
     heights = 1.0 / np.linalg.norm(inv.T, axis=1)  # distance between lattice planes per axis
     frac = x @ inv
@@ -180,7 +151,7 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
             shift[sl, k] = s[k]
             vec[sl, k] = v[k]
         pos = sl.stop
-    return _freeze(edge_index, shift, vec, dist, n, r_cut, cell, pbc)
+    return frozen_neighbor_list(edge_index, shift, vec, dist, n, r_cut, cell, pbc)
 
 
 @dataclass(frozen=True)
@@ -305,63 +276,13 @@ def _padded_images(fw, pbc, reach):
 
 
 # ----------------------------------------------------------------------------------------------------
-def _real_finite(a, name: str, shape_ok, shape_text: str) -> np.ndarray:
-    """``a`` as a new contiguous float64 array, or a ValueError naming ``name`` (shape, dtype, finiteness)."""
-    a = np.asarray(a)
-    if not shape_ok(a.shape):
-        raise ValueError(f"{name}: expected shape {shape_text}, got {a.shape}")
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise ValueError(f"{name}: expected a real array, got dtype {a.dtype}")
-    a = np.array(a, dtype=np.float64, order="C")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: contains non-finite values")
-    return a
-
-
 def _check_inputs(positions, cell, pbc, r_cut):
-    x = _real_finite(positions, "positions", lambda s: len(s) == 2 and s[1] == 3, "(N, 3)")
-    c = _real_finite(cell, "cell", lambda s: s == (3, 3), "(3, 3) with lattice vectors as rows")
-    p = np.asarray(pbc)
-    if p.shape == ():
-        p = np.broadcast_to(p, (3,))
-    if p.shape != (3,):
-        raise ValueError(f"pbc: expected shape (3,), got {p.shape}")
-    if p.dtype != np.bool_:
-        if not (np.issubdtype(p.dtype, np.integer) and np.all((p == 0) | (p == 1))):
-            raise ValueError(f"pbc: expected booleans, got {p!r}")
-    p = np.array(p, dtype=bool)
+    x = check_positions(positions, "positions")
+    c, p = check_cell(cell, pbc)
     try:
         r = float(r_cut)
     except (TypeError, ValueError):
         raise ValueError(f"r_cut: expected a number, got {r_cut!r}") from None
     if not np.isfinite(r) or r <= 0.0:
         raise ValueError(f"r_cut: must be finite and > 0, got {r_cut!r}")
-    if p.any():
-        s = np.linalg.svd(c[p], compute_uv=False)
-        if s[0] == 0.0 or s[-1] <= 1e-10 * s[0]:
-            raise ValueError(
-                f"cell: lattice vectors of the periodic axes {np.flatnonzero(p).tolist()} are zero or "
-                "linearly dependent")
     return x, c, p, r
-
-
-def _completed_cell(cell, pbc):
-    """Cell whose non-periodic rows are replaced by an orthonormal complement of the periodic rows.
-
-    Fractional coordinates along periodic axes and the plane heights of the periodic lattice are then
-    well defined whatever the (possibly zero) non-periodic rows are.
-    """
-    full = cell.copy()
-    k = int(pbc.sum())
-    if k == 0:
-        return np.eye(3)
-    _, _, vt = np.linalg.svd(cell[pbc])
-    full[~pbc] = vt[k:]
-    return full
-
-
-def _freeze(edge_index, shift, vec, dist, n_atoms, r_cut, cell, pbc):
-    for a in (edge_index, shift, vec, dist, cell, pbc):
-        a.setflags(write=False)
-    return NeighborList(edge_index=edge_index, shift=shift, vec=vec, dist=dist, n_atoms=int(n_atoms),
-                        r_cut=float(r_cut), cell=cell, pbc=pbc)

@@ -9,17 +9,17 @@ Vectorized over atoms and pairs; Python loops only over kind pairs and shell pai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from hamforge.basis import ElementBasis, TargetLayout, build_layout, orbital_table
-from hamforge.graph._blocks import RaggedBlocks, assemble_gamma, extract_blocks, fold_map, ragged_blocks
-from hamforge.graph._neighbors import NeighborList, neighbor_list
+from hamforge.geometry import minimum_image
+from hamforge.graph._blocks import RaggedBlocks, assemble_gamma, extract_gamma_blocks, fold_map, ragged_blocks
+from hamforge.graph._neighbors import neighbor_list
+from hamforge.io import Targets
 
 __all__ = [
-    "Targets",
     "blocks_to_coupled",
     "coupled_to_blocks",
     "build_targets",
@@ -120,34 +120,6 @@ def coupled_to_blocks(
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class Targets:
-    """Learning targets of one structure (see docs/data-formats.md for the file)."""
-
-    nl: NeighborList
-    kinds: tuple[str, ...]  # layout kinds (model species), index = kind id
-    atom_kind: np.ndarray  # (N,) int64 | kind id of each atom
-    numbers: np.ndarray  # (N,) int64
-    basis: Mapping[str, ElementBasis]
-    node_layout: TargetLayout
-    pair_layout: TargetLayout
-    node_targets: np.ndarray  # (N, Dn) | coupled folded on-site blocks of H (Hartree)
-    node_overlap: np.ndarray  # (N, Dn) | same for S
-    pair_index: np.ndarray  # (2, P) | atom pairs (i != j) with at least one edge
-    edge_to_pair: np.ndarray  # (E,) | pair of each edge, -1 - i for self-images of atom i
-    pair_targets: np.ndarray  # (P, Dp) | coupled Gamma blocks of H
-    pair_overlap: np.ndarray  # (P, Dp) | same for S
-    provenance: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def node_kind_pair(self) -> np.ndarray:
-        return self.node_layout.kind_pair_index(self.atom_kind, self.atom_kind)
-
-    @property
-    def pair_kind_pair(self) -> np.ndarray:
-        return self.pair_layout.kind_pair_index(self.atom_kind[self.pair_index[0]], self.atom_kind[self.pair_index[1]])
-
-
 def build_targets(data, r_cut: float, kinds: Sequence[str] | None = None) -> Targets:
     """Targets of a :class:`hamforge.io.MatrixData` for graph cutoff ``r_cut`` (Angstrom).
 
@@ -169,12 +141,10 @@ def build_targets(data, r_cut: float, kinds: Sequence[str] | None = None) -> Tar
     tab = orbital_table(data.kinds, dict(data.basis))
     node_layout = build_layout(basis, kinds, "node")
     pair_layout = build_layout(basis, kinds, "pair")
-    pair_index, edge_to_pair = fold_map(nl)
-    atoms = np.arange(data.n_atoms, dtype=np.int64)
+    _, edge_to_pair = fold_map(nl)
     out = {}
     for name, m in (("H", data.H), ("S", data.S)):
-        nodes = extract_blocks(m, atoms, atoms, tab.n_orb, tab.offset)
-        pairs = extract_blocks(m, pair_index[0], pair_index[1], tab.n_orb, tab.offset)
+        nodes, pairs, pair_index = extract_gamma_blocks(m, nl, tab.n_orb, tab.offset)
         out[name] = (
             blocks_to_coupled(nodes, atom_kind, atom_kind, node_layout, basis),
             blocks_to_coupled(pairs, atom_kind[pair_index[0]], atom_kind[pair_index[1]], pair_layout, basis),
@@ -219,8 +189,9 @@ def coverage_report(data, t: Targets):
     A block of H(Gamma) between atoms i != j is *covered* when (i, j) has at least one edge within r_cut.
     For each (kind_i, kind_j) the table gives the number of non-zero blocks, the fraction beyond r_cut, the
     fraction of sum |H| beyond r_cut, and the largest |H| element beyond r_cut (Hartree). Returns
-    ``(table, blocks)`` where ``blocks`` has one row per non-zero off-site block: kinds, minimum-image distance
-    (Angstrom), max |H| element, covered flag.
+    ``(table, blocks)`` where ``blocks`` has one row per non-zero off-site block: atoms, kinds, exact
+    minimum-image distance of the pair (Angstrom, :func:`hamforge.geometry.minimum_image`), max |H| element,
+    covered flag.
     """
     import pandas as pd
     import scipy.sparse as sp
@@ -239,19 +210,12 @@ def coverage_report(data, t: Targets):
     bi, bj = ukey // n, ukey % n
     covered_keys = t.pair_index[0] * n + t.pair_index[1]
     covered = np.isin(ukey, covered_keys)
-    # minimum-image distance of each block's atom pair (periodic axes only)
-    d = data.positions[bj] - data.positions[bi]
-    cell = np.asarray(data.cell, float)
-    pbc = np.asarray(data.pbc, bool)
-    if pbc.any():
-        frac = np.linalg.solve(cell.T, d.T).T
-        frac[:, pbc] -= np.round(frac[:, pbc])
-        d = frac @ cell
-    dist = np.linalg.norm(d, axis=1)
+    # exact minimum-image distance of each block's atom pair (periodic axes only; triclinic cells included)
+    dist = np.linalg.norm(minimum_image(data.positions[bj] - data.positions[bi], data.cell, data.pbc), axis=1)
     ki = np.asarray(data.kinds, dtype=object)[bi]
     kj = np.asarray(data.kinds, dtype=object)[bj]
     blocks = pd.DataFrame(
-        {"kind_i": ki, "kind_j": kj, "min_image_distance": dist, "max_abs": blk_max, "sum_abs": blk_sum, "covered": covered}
+        {"atom_i": bi, "atom_j": bj, "kind_i": ki, "kind_j": kj, "min_image_distance": dist, "max_abs": blk_max, "sum_abs": blk_sum, "covered": covered}
     )
     rows = []
     for (a, b), g in blocks.groupby(["kind_i", "kind_j"], sort=True):

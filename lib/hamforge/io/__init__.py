@@ -1,18 +1,64 @@
-"""File formats (HDF5 matrix files, ...) and atomic output helpers."""
+"""hamforge.io: every file format (matrix, targets, partition), one writer and one reader each, atomic writes.
+
+Every reader opens its file with the one HDF5 opener, checks ``format`` and ``version`` and raises the
+format's own error class (all subclasses of :class:`FileFormatError`, a ValueError) naming the file and the
+field. Layouts and versions: ``docs/data-formats.md``.
+"""
 
 from hamforge.io._atomic import atomic_path, write_text_atomic
-from hamforge.io._matrices import MATRIX_FORMAT, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
-from hamforge.io._targets import TARGETS_FORMAT, read_targets_file, write_targets_file
+from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
+from hamforge.io._matrices import MATRIX_FORMAT, MATRIX_VERSION, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
+from hamforge.io._partitions import (
+    PARTITION_FORMAT,
+    PARTITION_VERSION,
+    AugmentedPartition,
+    PartitionFile,
+    PartitionFileError,
+    check_assignment,
+    graph_digest,
+    read_partitions,
+    write_partitions,
+)
+from hamforge.io._structure import Structure, StructureFileError, read_structure
+from hamforge.io._targets import (
+    TARGETS_FORMAT,
+    TARGETS_VERSION,
+    Targets,
+    TargetsFileError,
+    StructureGraph,
+    read_targets_file,
+    write_targets_file,
+)
 
 __all__ = [
+    "AugmentedPartition",
+    "FileFormatError",
+    "H5Reader",
     "MATRIX_FORMAT",
+    "MATRIX_VERSION",
     "MatrixData",
     "MatrixFileError",
+    "PARTITION_FORMAT",
+    "PARTITION_VERSION",
+    "PartitionFile",
+    "PartitionFileError",
+    "Structure",
+    "StructureFileError",
     "TARGETS_FORMAT",
+    "TARGETS_VERSION",
+    "Targets",
+    "TargetsFileError",
+    "StructureGraph",
     "atomic_path",
+    "check_assignment",
+    "graph_digest",
+    "open_h5",
     "read_matrix_file",
+    "read_partitions",
+    "read_structure",
     "read_targets_file",
     "write_matrix_file",
+    "write_partitions",
     "write_targets_file",
     "write_text_atomic",
 ]

@@ -27,7 +27,8 @@ import scipy.sparse as sp
 
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
 from hamforge.io._atomic import atomic_path
-from hamforge.io._h5 import open_h5
+from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
+from hamforge.io._structure import read_basis_group, read_structure_group, write_structure_groups
 
 __all__ = ["MatrixFileError", "MatrixData", "write_matrix_file", "read_matrix_file", "MATRIX_FORMAT"]
 
@@ -35,7 +36,7 @@ MATRIX_FORMAT = "hamforge.matrices"
 MATRIX_VERSION = 1
 
 
-class MatrixFileError(ValueError):
+class MatrixFileError(FileFormatError):
     """A matrix file is missing a field or its fields are inconsistent (message names file and field)."""
 
 
@@ -97,34 +98,6 @@ def _write_csr(group, m: sp.csr_matrix) -> None:
     group.create_dataset("shape", data=np.asarray(m.shape, dtype=np.int64))
 
 
-def write_structure_groups(f, structure, basis: Mapping[str, ElementBasis]) -> None:
-    """Write ``/structure`` (numbers, positions, cell, pbc, kinds) and ``/basis/<kind>`` into open HDF5 file ``f``.
-
-    Shared by every file format that carries a structure (matrix, targets).
-    """
-    import h5py
-
-    g = f.create_group("structure")
-    g.create_dataset("numbers", data=np.asarray(structure.numbers, dtype=np.int64))
-    g.create_dataset("positions", data=np.asarray(structure.positions, dtype=np.float64))
-    g.create_dataset("cell", data=np.asarray(structure.cell, dtype=np.float64))
-    g.create_dataset("pbc", data=np.asarray(structure.pbc, dtype=bool))
-    g.create_dataset("kinds", data=np.asarray(structure.kinds, dtype=object), dtype=h5py.string_dtype())
-    b = f.create_group("basis")
-    for kind, eb in sorted(basis.items()):
-        d = b.create_dataset(kind, data=np.asarray(eb.shells, dtype=np.int64))
-        d.attrs["element"] = eb.element
-        d.attrs["name"] = eb.name
-
-
-def read_basis_group(f) -> dict[str, ElementBasis]:
-    """``/basis/<kind>`` of an open HDF5 file as ElementBasis objects."""
-    return {
-        k: ElementBasis(element=str(d.attrs["element"]), name=str(d.attrs["name"]), shells=tuple(int(x) for x in d[()]))
-        for k, d in f["basis"].items()
-    }
-
-
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
     """Validate ``data`` and write it to ``path`` atomically (temp file + rename)."""
     import h5py
@@ -150,43 +123,26 @@ def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
 
 def read_matrix_file(path: str | os.PathLike) -> MatrixData:
     """Read and validate a matrix file; errors name the file and the missing or bad field."""
-
     path = Path(path)
-    f = open_h5(path, "matrix file", MatrixFileError)
-    with f:
-        fmt = f.attrs.get("format")
-        if fmt != MATRIX_FORMAT:
-            raise MatrixFileError(f"{path}: attribute 'format' is {fmt!r}, expected {MATRIX_FORMAT!r}")
-        version = int(f.attrs.get("version", -1))
-        if version != MATRIX_VERSION:
-            raise MatrixFileError(f"{path}: unsupported matrix file version {version} (this is {MATRIX_VERSION})")
-
-        def get(name: str) -> np.ndarray:
-            if name not in f:
-                raise MatrixFileError(f"{path}: missing field {name}")
-            return f[name][()]
+    with open_h5(path, "matrix file", MatrixFileError) as f:
+        r = H5Reader(f, str(path), MatrixFileError)
+        r.check_header(MATRIX_FORMAT, (MATRIX_VERSION,))
 
         def csr(name: str) -> sp.csr_matrix:
-            shape = tuple(int(x) for x in get(f"{name}/shape"))
-            try:
-                return sp.csr_matrix((get(f"{name}/data"), get(f"{name}/indices"), get(f"{name}/indptr")), shape=shape)
-            except ValueError as exc:
-                raise MatrixFileError(f"{path}: {name}: inconsistent CSR arrays ({exc})") from exc
+            shape = tuple(int(x) for x in r.array(f"{name}/shape", dtype="i", shape=(2,)))
+            data = r.array(f"{name}/data", dtype="f", shape=(-1,))
+            indices = r.array(f"{name}/indices", dtype="i", shape=(data.shape[0],))
+            indptr = r.array(f"{name}/indptr", dtype="i", shape=(shape[0] + 1,))
+            if indices.size and (indices.min() < 0 or indices.max() >= shape[1]):
+                r.fail(f"/{name}/indices", f"column indices outside 0..{shape[1] - 1}")
+            if indptr[0] != 0 or indptr[-1] != data.shape[0] or np.any(np.diff(indptr) < 0):
+                r.fail(f"/{name}/indptr", "not non-decreasing from 0 to nnz")
+            return sp.csr_matrix((data, indices, indptr), shape=shape)
 
-        if "basis" not in f:
-            raise MatrixFileError(f"{path}: missing group /basis")
-        basis = read_basis_group(f)
-        kinds = np.array([k.decode() if isinstance(k, bytes) else str(k) for k in get("structure/kinds")], dtype=object)
+        s = read_structure_group(r)
         data = MatrixData(
-            numbers=np.asarray(get("structure/numbers"), dtype=np.int64),
-            positions=np.asarray(get("structure/positions"), dtype=np.float64),
-            cell=np.asarray(get("structure/cell"), dtype=np.float64),
-            pbc=np.asarray(get("structure/pbc"), dtype=bool),
-            kinds=kinds,
-            basis=basis,
-            H=csr("H"),
-            S=csr("S"),
-            provenance=json.loads(f.attrs.get("provenance", "{}")),
+            numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc, kinds=s.kinds,
+            basis=read_basis_group(r), H=csr("H"), S=csr("S"), provenance=r.json_attr("provenance", default={}),
         )
     data.validate(str(path))
     return data

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from hamforge._checks import check_int
 from hamforge.so3 import L_MAX_SUPPORTED
 
 ENVELOPES = ("polynomial", "cosine")
@@ -110,12 +111,12 @@ class ModelConfig:
 
         for name in ("l_max", "embed_dim", "n_heads", "ffn_dim", "n_layers", "n_radial", "radial_hidden",
                      "envelope_p", "overlap_hidden"):
-            _check_int(name, getattr(self, name), minimum=0 if name == "l_max" else 1)
+            check_int(getattr(self, name), name, minimum=0 if name == "l_max" else 1)
         if self.l_max > L_MAX_SUPPORTED:
             raise ValueError(f"l_max must be <= {L_MAX_SUPPORTED}, got {self.l_max}")
         if self.m_max is None:
             set_("m_max", self.l_max)
-        _check_int("m_max", self.m_max, minimum=0)
+        check_int(self.m_max, "m_max", minimum=0)
         if self.m_max > self.l_max:
             raise ValueError(f"m_max ({self.m_max}) must be <= l_max ({self.l_max})")
         if self.embed_dim % self.n_heads:
@@ -190,10 +191,3 @@ class ModelConfig:
         if missing:
             raise ValueError(f"model config is missing required keys: {missing}")
         return cls(**d)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")

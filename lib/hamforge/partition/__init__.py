@@ -7,29 +7,20 @@ one part; a halo of ``k`` hops adds the virtual nodes and edges that make ``k`` 
 exact on the labelled nodes.
 """
 
-from hamforge.partition._augment import AugmentedPartition, augment, augment_all
-from hamforge.partition._cli import add_partition_parser
-from hamforge.partition._io import (
+from hamforge.io import (
     PARTITION_FORMAT,
+    AugmentedPartition,
     PartitionFile,
     PartitionFileError,
-    StructureGraph,
     graph_digest,
-    load_structure_graph,
     read_partitions,
-    read_targets_graph,
     write_partitions,
 )
+from hamforge.partition._augment import augment, augment_all
 from hamforge.partition._lownn import node_degree, partition_lownn
 from hamforge.partition._metis import atom_adjacency, partition_metis
 from hamforge.partition._metrics import partition_metrics, plot_partition
-from hamforge.partition._partition import (
-    METHODS,
-    PartitionResult,
-    partition_atoms,
-    run_partition,
-    write_partition_outputs,
-)
+from hamforge.partition._partition import METHODS, PartitionResult, partition_atoms, run_partition
 from hamforge.partition._slices import longest_axis, partition_slices
 
 __all__ = [
@@ -48,15 +39,10 @@ __all__ = [
     "plot_partition",
     "PartitionResult",
     "run_partition",
-    "write_partition_outputs",
     "PARTITION_FORMAT",
     "PartitionFile",
     "PartitionFileError",
     "write_partitions",
     "read_partitions",
     "graph_digest",
-    "StructureGraph",
-    "read_targets_graph",
-    "load_structure_graph",
-    "add_partition_parser",
 ]

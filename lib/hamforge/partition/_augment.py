@@ -29,70 +29,13 @@ Cost per part: ``O(local edges + local nodes)`` after one ``O(N + E)`` setup; no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from hamforge.graph import NeighborList
-from hamforge.partition._checks import check_assignment, check_int, check_nl, row_pointers
+from hamforge.geometry import NeighborList
+from hamforge.io import AugmentedPartition, check_assignment
+from hamforge.partition._checks import check_int, check_nl, row_pointers
 
 __all__ = ["AugmentedPartition", "augment", "augment_all"]
-
-
-@dataclass(frozen=True, eq=False)
-class AugmentedPartition:
-    """One part with its halo (module docstring). Arrays are read-only. Fields::
-
-        part              # int            | part id p
-        halo              # int            | halo depth k
-        nodes             # (n_local,) int64 | global atom ids: labelled (increasing), then virtual by
-                          #                    (hop, id)
-        n_labelled        # int            | number of labelled atoms (the first n_labelled nodes)
-        node_hop          # (n_local,) int64 | hop distance (0 for labelled, 1..k for virtual)
-        edges             # (e_local,) int64 | indices into the edge arrays of nl, increasing (so grouped by
-                          #                    centre, in nl's (i, j, R) order)
-        edge_index_local  # (2, e_local) int64 | [local centre; local source] in the numbering of nodes
-        edge_is_labelled  # (e_local,) bool  | centre is labelled (the part owns the edge)
-    """
-
-    part: int
-    halo: int
-    nodes: np.ndarray
-    n_labelled: int
-    node_hop: np.ndarray
-    edges: np.ndarray
-    edge_index_local: np.ndarray
-    edge_is_labelled: np.ndarray
-
-    @property
-    def n_nodes(self) -> int:
-        return int(self.nodes.shape[0])
-
-    @property
-    def n_edges(self) -> int:
-        return int(self.edges.shape[0])
-
-    @property
-    def n_virtual_nodes(self) -> int:
-        return self.n_nodes - self.n_labelled
-
-    @property
-    def n_labelled_edges(self) -> int:
-        return int(np.count_nonzero(self.edge_is_labelled))
-
-    @property
-    def n_virtual_edges(self) -> int:
-        return self.n_edges - self.n_labelled_edges
-
-    @property
-    def labelled_nodes(self) -> np.ndarray:
-        """``(n_labelled,)`` global ids of the labelled atoms (increasing)."""
-        return self.nodes[: self.n_labelled]
-
-    @property
-    def virtual_nodes(self) -> np.ndarray:
-        """``(n_local - n_labelled,)`` global ids of the virtual nodes."""
-        return self.nodes[self.n_labelled:]
 
 
 class _Graph:

@@ -7,10 +7,7 @@ spacing of the lattice planes (the height of the cell along ``k``), and the exte
 along ``k`` is ``h_k * (max f_k - min f_k)``; along a periodic axis that is not cut the extent is
 ``h_k`` (the whole period).
 
-Non-periodic axes: the given cell row is used when the full cell is non-singular; otherwise (a zero or
-dependent row) the non-periodic rows are replaced by an orthonormal complement of the periodic rows,
-and with no periodic axis at all by the Cartesian axes. Coordinates along periodic axes are wrapped
-into ``[0, 1)``.
+The cell is completed and coordinates are wrapped by the one rule of ``hamforge.geometry``.
 """
 
 from __future__ import annotations
@@ -19,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hamforge.graph import NeighborList
+from hamforge.geometry import NeighborList, lattice
+from hamforge.geometry import check_positions as _check_positions
 
 
 @dataclass(frozen=True)
@@ -38,39 +36,12 @@ class Frame:
         return float((f.max() - f.min()) * self.heights[axis]) if f.size else 0.0
 
 
-def completed_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """A non-singular (3, 3) cell whose periodic rows are those of ``cell`` (see module docstring)."""
-    cell = np.asarray(cell, dtype=np.float64)
-    s = np.linalg.svd(cell, compute_uv=False)
-    if s[0] > 0.0 and s[-1] > 1e-10 * s[0]:
-        return cell.copy()
-    k = int(np.count_nonzero(pbc))
-    if k == 0:
-        return np.eye(3)
-    _, _, vt = np.linalg.svd(cell[pbc])
-    full = cell.copy()
-    full[~pbc] = vt[k:]
-    return full
-
-
 def frame(nl: NeighborList, positions) -> Frame:
     """:class:`Frame` of ``positions`` (N, 3) in the cell and periodicity of ``nl``."""
-    x = check_positions(nl, positions)
-    pbc = np.asarray(nl.pbc, dtype=bool)
-    full = completed_cell(nl.cell, pbc)
-    inv = np.linalg.inv(full)
-    heights = 1.0 / np.linalg.norm(inv, axis=0)
-    frac = x @ inv
-    frac[:, pbc] -= np.floor(frac[:, pbc])
-    frac[:, pbc] = np.where(frac[:, pbc] >= 1.0, 0.0, frac[:, pbc])  # -1e-17 wraps to 1.0 in float64
-    return Frame(frac=frac, heights=heights, pbc=pbc)
+    lat = lattice(nl.cell, nl.pbc)
+    return Frame(frac=lat.fractional(check_positions(nl, positions)), heights=np.array(lat.heights), pbc=np.array(lat.pbc))
 
 
 def check_positions(nl: NeighborList, positions) -> np.ndarray:
-    x = np.asarray(positions)
-    if x.shape != (nl.n_atoms, 3):
-        raise ValueError(f"positions: expected shape ({nl.n_atoms}, 3) (the atoms of nl), got {x.shape}")
-    x = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("positions: contains non-finite values")
-    return x
+    """(N, 3) float64 positions of the atoms of ``nl`` or ValueError naming ``positions``."""
+    return _check_positions(positions, "positions", n_atoms=nl.n_atoms)

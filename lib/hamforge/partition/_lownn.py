@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from hamforge.graph import NeighborList
+from hamforge.geometry import NeighborList
 from hamforge.partition._checks import check_n_parts, check_nl, finish, row_pointers
 from hamforge.partition._geometry import Frame, frame
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hamforge.graph import NeighborList
+from hamforge.geometry import NeighborList
 from hamforge.partition._checks import check_int, check_n_parts, check_nl, finish
 from hamforge.partition._lownn import node_degree
 

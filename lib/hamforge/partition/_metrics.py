@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hamforge.graph import NeighborList
+from hamforge.geometry import NeighborList
 from hamforge.partition._augment import AugmentedPartition
 from hamforge.partition._checks import check_assignment, check_nl
 
@@ -100,15 +100,13 @@ def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignm
     from matplotlib.ticker import MaxNLocator
 
     from hamforge.io import atomic_path
-    from hamforge.partition._geometry import check_positions, completed_cell
+    from hamforge.geometry import lattice
+    from hamforge.partition._geometry import check_positions
 
     nl = check_nl(nl)
     x = check_positions(nl, positions)
     a, n_parts = check_assignment(assignment, nl.n_atoms)
-    full = completed_cell(nl.cell, nl.pbc)
-    frac = x @ np.linalg.inv(full)
-    frac[:, nl.pbc] -= np.floor(frac[:, nl.pbc])
-    xw = frac @ full
+    xw = lattice(nl.cell, nl.pbc).wrap(x)
     if projection is None:
         counts = np.bincount(a, minlength=n_parts)[:, None]
         centroids = np.stack([np.bincount(a, weights=xw[:, k], minlength=n_parts) for k in range(3)], 1) / counts

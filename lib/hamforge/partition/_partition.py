@@ -8,15 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from hamforge.graph import NeighborList
-from hamforge.partition._augment import AugmentedPartition, augment_all
+from hamforge.geometry import NeighborList
+from hamforge.io import AugmentedPartition
+from hamforge.partition._augment import augment_all
 from hamforge.partition._checks import check_int, check_nl
 from hamforge.partition._lownn import partition_lownn
 from hamforge.partition._metis import partition_metis
 from hamforge.partition._metrics import partition_metrics
 from hamforge.partition._slices import partition_slices
 
-__all__ = ["METHODS", "partition_atoms", "PartitionResult", "run_partition", "write_partition_outputs"]
+__all__ = ["METHODS", "partition_atoms", "PartitionResult", "run_partition"]
 
 METHODS = ("slices", "lownn", "metis")
 _OPTIONS = {
@@ -95,18 +96,3 @@ def run_partition(nl: NeighborList, positions, method: str, n_parts: int | None,
     used = {k: v for k, v in options.items() if v is not None and k != "weights"}
     return PartitionResult(method=method, options=used, assignment=assignment, parts=parts, table=table,
                            summary=summary)
-
-
-def write_partition_outputs(result: PartitionResult, nl: NeighborList, positions, output, *, plot=None,
-                            metrics_csv=None, provenance=None, title: str | None = None) -> None:
-    """Write the partition file, and optionally the PNG plot and the per-part metrics CSV (all atomically)."""
-    from hamforge.io import write_text_atomic
-    from hamforge.partition._io import write_partitions
-    from hamforge.partition._metrics import plot_partition
-
-    write_partitions(output, nl, result.assignment, result.parts, result.summary, result.table,
-                     method=result.method, options=result.options, provenance=provenance)
-    if metrics_csv is not None:
-        write_text_atomic(metrics_csv, result.table.to_csv(index=False))
-    if plot is not None:
-        plot_partition(plot, nl, positions, result.assignment, result.table, title=title)

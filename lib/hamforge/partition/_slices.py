@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from hamforge.graph import NeighborList
+from hamforge.geometry import NeighborList
 from hamforge.partition._checks import check_axis, check_n_parts, check_nl, finish
 from hamforge.partition._geometry import frame
 

@@ -1,17 +1,27 @@
 """Atomic structures: trajectory decorrelation (melt-quench generation lives here too)."""
 
 from hamforge.structures._decorrelate import (
-    DecorrelationError,
-    DecorrelationResult,
-    DecorrelationSettings,
     decorrelate,
-    decorrelate_trajectory,
     equilibration_signal,
     find_equilibration,
     moving_average,
     rdf,
     snapshot_distance,
 )
+from hamforge.structures._decorrelate_settings import DecorrelationError, DecorrelationResult, DecorrelationSettings
+from hamforge.structures._melt_quench import (
+    MDError,
+    MeltQuenchSettings,
+    Stage,
+    initial_structure,
+    lammps_executable,
+    lammps_input,
+    lammps_potential_dir,
+    quench_seed,
+    read_thermo_log,
+    run_melt_quench,
+)
+from hamforge.structures._trajectory import decorrelate_trajectory
 
 __all__ = [
     "DecorrelationError",
@@ -26,20 +36,7 @@ __all__ = [
     "snapshot_distance",
 ]
 
-from hamforge.structures._melt_quench import (  # noqa: E402
-    MDError,
-    MeltQuenchSettings,
-    Stage,
-    initial_structure,
-    lammps_executable,
-    lammps_input,
-    lammps_potential_dir,
-    quench_seed,
-    read_thermo_log,
-    run_melt_quench,
-)
-
-__all__ += [
+__all__ += [  # melt-quench
     "MDError",
     "MeltQuenchSettings",
     "Stage",

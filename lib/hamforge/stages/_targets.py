@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from hamforge.graph._targets import build_targets, coverage_report
+from hamforge.graph import build_targets, coverage_report
+from hamforge.io import atomic_path, read_matrix_file, write_targets_file, write_text_atomic
+from hamforge.io.units import HARTREE_TO_MEV
 
 __all__ = ["make_targets_file", "plot_coverage"]
 
@@ -22,9 +24,6 @@ def plot_coverage(blocks, r_cut: float, path: str | os.PathLike, title: str = ""
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from hamforge.io import atomic_path
-    from hamforge.io.units import HARTREE_TO_MEV
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     for (a, b), g in blocks.groupby(["kind_i", "kind_j"], sort=True):
@@ -52,8 +51,6 @@ def make_targets_file(
 
     ``report_prefix`` defaults to the output path without its suffix. Returns the coverage table.
     """
-    from hamforge.io import read_matrix_file, write_targets_file, write_text_atomic
-
     data = read_matrix_file(matrix_path)
     t = build_targets(data, r_cut, kinds=kinds)
     write_targets_file(output, t, data)

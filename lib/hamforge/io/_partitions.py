@@ -1,4 +1,4 @@
-"""The partition file (HDF5), and reading the structure + graph a partition refers to.
+"""The partition file (HDF5): one writer, one reader, and the augmented-partition record it stores.
 
 Partition file layout (format ``hamforge.partitions``, version 1; read by the training stage)::
 
@@ -14,11 +14,6 @@ Partition file layout (format ``hamforge.partitions``, version 1; read by the tr
 
 ``edges`` index the edge arrays of the graph the partition was made from (the targets file's
 ``/graph``, sorted by ``(i, j, R)``); ``graph_digest`` identifies that graph.
-
-Input graph (targets file, written by the targets stage)::
-
-    /structure/numbers (N,), positions (N, 3), cell (3, 3), pbc (3,)     as in the matrix file
-    /graph/edge_index (2, E) int64, /graph/shift (E, 3) int64; attr r_cut on /graph
 """
 
 from __future__ import annotations
@@ -32,25 +27,100 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hamforge.graph import NeighborList
-from hamforge.io import atomic_path
-from hamforge.io._h5 import open_h5
-from hamforge.partition._augment import AugmentedPartition
-from hamforge.partition._checks import check_assignment, check_nl
+from hamforge.geometry import NeighborList
+from hamforge.io._atomic import atomic_path
+from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 
-__all__ = ["PARTITION_FORMAT", "PartitionFileError", "PartitionFile", "write_partitions", "read_partitions",
-           "graph_digest", "StructureGraph", "read_targets_graph", "load_structure_graph"]
+__all__ = ["PARTITION_FORMAT", "PARTITION_VERSION", "AugmentedPartition", "PartitionFileError", "PartitionFile",
+           "check_assignment", "graph_digest", "read_partitions", "write_partitions"]
 
 PARTITION_FORMAT = "hamforge.partitions"
 PARTITION_VERSION = 1
 _PART_FIELDS = ("nodes", "node_hop", "edges", "edge_index_local", "edge_is_labelled")
 
 
-class PartitionFileError(ValueError):
-    """A partition file or an input structure/graph file is missing a field or is inconsistent.
+class PartitionFileError(FileFormatError):
+    """A partition file is missing a field or is inconsistent, or refers to another graph.
 
     The message names the file and the field.
     """
+
+
+@dataclass(frozen=True, eq=False)
+class AugmentedPartition:
+    """One part with its halo (module docstring). Arrays are read-only. Fields::
+
+        part              # int            | part id p
+        halo              # int            | halo depth k
+        nodes             # (n_local,) int64 | global atom ids: labelled (increasing), then virtual by
+                          #                    (hop, id)
+        n_labelled        # int            | number of labelled atoms (the first n_labelled nodes)
+        node_hop          # (n_local,) int64 | hop distance (0 for labelled, 1..k for virtual)
+        edges             # (e_local,) int64 | indices into the edge arrays of nl, increasing (so grouped by
+                          #                    centre, in nl's (i, j, R) order)
+        edge_index_local  # (2, e_local) int64 | [local centre; local source] in the numbering of nodes
+        edge_is_labelled  # (e_local,) bool  | centre is labelled (the part owns the edge)
+    """
+
+    part: int
+    halo: int
+    nodes: np.ndarray
+    n_labelled: int
+    node_hop: np.ndarray
+    edges: np.ndarray
+    edge_index_local: np.ndarray
+    edge_is_labelled: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.nodes.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    @property
+    def n_virtual_nodes(self) -> int:
+        return self.n_nodes - self.n_labelled
+
+    @property
+    def n_labelled_edges(self) -> int:
+        return int(np.count_nonzero(self.edge_is_labelled))
+
+    @property
+    def n_virtual_edges(self) -> int:
+        return self.n_edges - self.n_labelled_edges
+
+    @property
+    def labelled_nodes(self) -> np.ndarray:
+        """``(n_labelled,)`` global ids of the labelled atoms (increasing)."""
+        return self.nodes[: self.n_labelled]
+
+    @property
+    def virtual_nodes(self) -> np.ndarray:
+        """``(n_local - n_labelled,)`` global ids of the virtual nodes."""
+        return self.nodes[self.n_labelled:]
+
+
+def check_assignment(assignment, n_atoms: int) -> tuple[np.ndarray, int]:
+    """``(N,)`` int64 part ids; returns them and the number of parts ``max + 1`` (every part non-empty)."""
+    a = np.asarray(assignment)
+    if a.shape != (n_atoms,):
+        raise ValueError(f"assignment: expected shape ({n_atoms},) (one part id per atom), got {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"assignment: expected integer part ids, got dtype {a.dtype}")
+    a = a.astype(np.int64)
+    if a.size == 0:
+        return a, 0
+    if a.min() < 0:
+        raise ValueError(f"assignment: part ids must be >= 0, found {int(a.min())}")
+    n_parts = int(a.max()) + 1
+    counts = np.bincount(a, minlength=n_parts)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(f"assignment: parts must be numbered 0..{n_parts - 1} without gaps; "
+                         f"part(s) {empty[:10].tolist()} have no atom")
+    return a, n_parts
 
 
 def graph_digest(nl: NeighborList) -> str:
@@ -72,7 +142,7 @@ def write_partitions(path: str | os.PathLike, nl: NeighborList, assignment, part
     """
     import h5py
 
-    nl = check_nl(nl)
+    nl = _check_nl(nl)
     a, n_parts = check_assignment(assignment, nl.n_atoms)
     if len(parts) != n_parts or any(p.part != k for k, p in enumerate(parts)):
         raise ValueError(f"parts: expected the {n_parts} parts of the assignment in order 0..{n_parts - 1}")
@@ -150,24 +220,13 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
     src = str(path)
     f = open_h5(path, "partition file", PartitionFileError)
 
-    def bad(name, msg):
-        raise PartitionFileError(f"{src}: {name}: {msg}")
-
     with f:
-        fmt = f.attrs.get("format")
-        if fmt != PARTITION_FORMAT:
-            bad("format", f"attribute is {fmt!r}, expected {PARTITION_FORMAT!r}")
-        version = int(f.attrs.get("version", -1))
-        if version != PARTITION_VERSION:
-            bad("version", f"unsupported partition file version {version} (this is {PARTITION_VERSION})")
+        r = H5Reader(f, src, PartitionFileError)
+        bad = r.fail
+        r.check_header(PARTITION_FORMAT, (PARTITION_VERSION,))
 
         def attr(name, kind):
-            if name not in f.attrs:
-                bad(name, "missing root attribute")
-            try:
-                return kind(f.attrs[name])
-            except (TypeError, ValueError) as exc:
-                bad(name, f"bad value {f.attrs[name]!r} ({exc})")
+            return r.attr(name, kind)
 
         def get(obj, name, where):
             if name not in obj:
@@ -175,10 +234,7 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
             return obj[name][()]
 
         def jattr(name):
-            try:
-                return json.loads(attr(name, str))
-            except json.JSONDecodeError as exc:
-                bad(name, f"not valid JSON ({exc})")
+            return r.json_attr(name)
 
         n_parts, halo, n_atoms = attr("n_parts", int), attr("halo", int), attr("n_atoms", int)
         n_edges = attr("n_edges", int)
@@ -237,157 +293,14 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
             assignment=a.astype(np.int64), parts=parts, summary=jattr("metrics"), table=table,
             options=jattr("options"), provenance=jattr("provenance"))
     if nl is not None:
-        out.check_graph(check_nl(nl))
+        out.check_graph(_check_nl(nl))
     return out
 
 
-# ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class StructureGraph:
-    """A structure and its neighbour list (as read from a targets file or built from a structure file)."""
-
-    numbers: np.ndarray  # (N,) int64 atomic numbers
-    positions: np.ndarray  # (N, 3) float64, Angstrom
-    nl: NeighborList
-    source: str = "<memory>"
-
-
-def read_targets_graph(path: str | os.PathLike) -> StructureGraph:
-    """Structure and graph of a targets file (module docstring); ``vec``/``dist`` recomputed.
-
-    ``vec = x_j + R @ cell - x_i`` from the stored positions, cell and shifts. Checks shapes, index
-    ranges, the sort by centre atom, and ``0 < dist <= r_cut`` (relative tolerance 1e-9, far above the
-    rounding of the recomputation but far below any real change of geometry).
-    """
-
-    path = Path(path)
-    src = str(path)
-    f = open_h5(path, "targets file", PartitionFileError)
-    with f:
-        numbers, positions, cell, pbc = _read_structure(f, src)
-        if "graph" not in f:
-            raise PartitionFileError(f"{src}: /graph: missing group")
-        g = f["graph"]
-        for name in ("edge_index", "shift"):
-            if name not in g:
-                raise PartitionFileError(f"{src}: /graph/{name}: missing")
-        if "r_cut" not in g.attrs:
-            raise PartitionFileError(f"{src}: /graph@r_cut: missing attribute")
-        ei = np.asarray(g["edge_index"][()])
-        shift = np.asarray(g["shift"][()])
-        r_cut = float(g.attrs["r_cut"])
-    return StructureGraph(numbers=numbers, positions=positions, source=src,
-                          nl=graph_from_arrays(positions, cell, pbc, ei, shift, r_cut, src))
-
-
-def graph_from_arrays(positions, cell, pbc, edge_index, shift, r_cut: float, source: str = "<memory>"):
-    """:class:`NeighborList` from stored ``edge_index (2, E)`` and ``shift (E, 3)`` (vec, dist recomputed)."""
-    n = positions.shape[0]
-    ei, shift = np.asarray(edge_index), np.asarray(shift)
-    if ei.ndim != 2 or ei.shape[0] != 2 or not np.issubdtype(ei.dtype, np.integer):
-        raise PartitionFileError(f"{source}: /graph/edge_index: expected (2, E) integers, got {ei.shape} {ei.dtype}")
-    e = ei.shape[1]
-    if shift.shape != (e, 3) or not np.issubdtype(shift.dtype, np.integer):
-        raise PartitionFileError(f"{source}: /graph/shift: expected ({e}, 3) integers, got {shift.shape} {shift.dtype}")
-    if not np.isfinite(r_cut) or r_cut <= 0:
-        raise PartitionFileError(f"{source}: /graph@r_cut: must be > 0, got {r_cut}")
-    ei = np.ascontiguousarray(ei, dtype=np.int64)
-    shift = np.ascontiguousarray(shift, dtype=np.int64)
-    if e and (ei.min() < 0 or ei.max() >= n):
-        raise PartitionFileError(f"{source}: /graph/edge_index: atom ids outside 0..{n - 1}")
-    if e and np.any(ei[0, 1:] < ei[0, :-1]):
-        raise PartitionFileError(f"{source}: /graph/edge_index: edges are not sorted by centre atom i")
-    if np.any(shift[:, ~pbc] != 0):
-        raise PartitionFileError(f"{source}: /graph/shift: non-zero image along a non-periodic axis")
-    vec = positions[ei[1]] + shift.astype(np.float64) @ cell - positions[ei[0]]
-    dist = np.sqrt(np.einsum("ij,ij->i", vec, vec))
-    if e and (dist.min() <= 0.0 or dist.max() > r_cut * (1 + 1e-9)):
-        raise PartitionFileError(
-            f"{source}: /graph: edge lengths {dist.min():.6g}..{dist.max():.6g} A are not within (0, r_cut = "
-            f"{r_cut}] for the stored positions and cell (graph and structure do not match)")
-    for a in (ei, shift, vec, dist, cell, pbc):
-        a.setflags(write=False)
-    return NeighborList(edge_index=ei, shift=shift, vec=vec, dist=dist, n_atoms=n, r_cut=r_cut, cell=cell,
-                        pbc=pbc)
-
-
-def _read_structure(f, src: str):
-    if "structure" not in f:
-        raise PartitionFileError(f"{src}: /structure: missing group")
-    s = f["structure"]
-    out = {}
-    for name in ("numbers", "positions", "cell", "pbc"):
-        if name not in s:
-            raise PartitionFileError(f"{src}: /structure/{name}: missing")
-        out[name] = np.asarray(s[name][()])
-    n = out["numbers"].shape[0] if out["numbers"].ndim == 1 else -1
-    expect = dict(numbers=(n,), positions=(n, 3), cell=(3, 3), pbc=(3,))
-    for name, shape in expect.items():
-        if out[name].shape != shape:
-            raise PartitionFileError(f"{src}: /structure/{name}: shape {out[name].shape}, expected {shape}")
-    positions = np.array(out["positions"], dtype=np.float64)
-    cell = np.array(out["cell"], dtype=np.float64)
-    if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(cell))):
-        raise PartitionFileError(f"{src}: /structure: non-finite positions or cell")
-    return out["numbers"].astype(np.int64), positions, cell, np.array(out["pbc"], dtype=bool)
-
-
-def load_structure_graph(path: str | os.PathLike, r_cut: float | None = None) -> StructureGraph:
-    """Structure + neighbour list from any file: a targets file (its stored graph), a matrix file
-    (``/structure``), or anything ``ase.io.read`` reads (last frame).
-
-    ``r_cut`` is required unless the file stores a graph; for a stored graph it must match its r_cut
-    (a partition indexes the edges of that very graph).
-    """
-    from hamforge.graph import neighbor_list
-
-    path = Path(path)
-    src = str(path)
-    if not path.is_file():
-        raise PartitionFileError(f"{src}: no such structure file")
-    if r_cut is not None:
-        try:
-            r_cut = float(r_cut)
-        except (TypeError, ValueError):
-            raise ValueError(f"r_cut: expected a number (Angstrom), got {r_cut!r}") from None
-        if not np.isfinite(r_cut) or r_cut <= 0:
-            raise ValueError(f"r_cut: must be finite and > 0, got {r_cut}")
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                has_graph = "graph" in f
-                numbers, positions, cell, pbc = _read_structure(f, src)
-        except OSError as exc:
-            raise PartitionFileError(f"{src}: not a readable HDF5 file ({exc})") from exc
-        if has_graph:
-            sg = read_targets_graph(path)
-            if r_cut is not None and abs(r_cut - sg.nl.r_cut) > 1e-12 * sg.nl.r_cut:
-                raise ValueError(f"r_cut: {r_cut} differs from the r_cut {sg.nl.r_cut} of the graph stored in "
-                                 f"{src}; omit it to use the stored graph")
-            return sg
-    else:
-        import ase.io
-
-        try:
-            atoms = ase.io.read(path)
-        except Exception as exc:  # ASE raises many types for unreadable files
-            raise PartitionFileError(
-                f"{src}: ASE cannot read this structure file ({type(exc).__name__}: {exc})") from exc
-        numbers = atoms.numbers.astype(np.int64)
-        positions = atoms.positions.astype(np.float64)
-        cell, pbc = np.array(atoms.cell[:], dtype=np.float64), np.array(atoms.pbc, dtype=bool)
-    if r_cut is None:
-        raise ValueError(f"r_cut: required for {src} (the file stores no graph)")
-    if pbc.any() and np.linalg.matrix_rank(cell[pbc]) < int(pbc.sum()):
-        raise PartitionFileError(f"{src}: cell: periodic along axes {np.flatnonzero(pbc).tolist()} but the cell "
-                                 "vectors of those axes are missing or linearly dependent")
-    try:
-        nl = neighbor_list(positions, cell, pbc, r_cut)
-    except ValueError as exc:
-        raise PartitionFileError(f"{src}: {exc}") from exc
-    return StructureGraph(numbers=numbers, positions=positions, nl=nl, source=src)
+def _check_nl(nl) -> NeighborList:
+    if not isinstance(nl, NeighborList):
+        raise ValueError(f"nl: expected a hamforge NeighborList, got {type(nl).__name__}")
+    return nl
 
 
 def _jsonable(obj):

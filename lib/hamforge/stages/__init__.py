@@ -1,0 +1,10 @@
+"""hamforge.stages: stage orchestration (read -> build -> write -> plot) above the rooms it combines.
+
+What the Snakemake scripts and the ``hamforge`` command line call; the rooms below stay free of file
+orchestration.
+"""
+
+from hamforge.stages._partition import make_partition_file, write_partition_outputs
+from hamforge.stages._targets import make_targets_file, plot_coverage
+
+__all__ = ["make_partition_file", "make_targets_file", "plot_coverage", "write_partition_outputs"]
