@@ -17,9 +17,11 @@ include: "workflow/rules/decorrelate.smk"
 include: "workflow/rules/dft.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/partition.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
     default_target: True
     input:
         all_quench_indices,
+        all_evaluations,

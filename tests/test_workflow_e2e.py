@@ -88,3 +88,22 @@ def test_smoke_workflow_targets_rebuild_the_matrices(smoke_run):
         frac = np.abs(missing).sum() / np.abs(offsite).sum()
         assert np.isclose(frac, cov.fraction_abs_beyond.iloc[0], rtol=1e-9)
         assert 0 < frac < 0.05  # beyond 8 A little of H remains (SZV a-Si)
+
+
+@pytest.mark.slow
+def test_smoke_workflow_trains_and_evaluates_on_the_test_quench(smoke_run):
+    from hamforge.model import read_checkpoint
+
+    model_dir = smoke_run / "model"
+    ck = read_checkpoint(model_dir / "model.pt")
+    assert ck.config.kinds == ("Si",) and ck.config.r_cut == 8.0
+    curve = pd.read_csv(model_dir / "metrics.csv")
+    assert len(curve) >= 1 and np.isfinite(curve["train_loss"]).all()
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert summary["train_structures"] and all(s.startswith("q0_") for s in summary["train_structures"])
+    metrics = sorted((smoke_run / "validation").glob("q1_*/metrics.json"))  # the test quench, never trained on
+    assert len(metrics) == 1
+    m = json.loads(metrics[0].read_text())
+    for key in ("mae_node_meV", "mae_edge_meV", "mae_total_meV", "mae_edge_Si-Si_meV"):
+        assert np.isfinite(m[key]) and m[key] > 0
+    assert (model_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"

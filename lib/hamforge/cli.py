@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 __all__ = ["add_partition_parser", "build_parser", "main"]
@@ -135,7 +136,65 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser]
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hamforge.stages import train_model
+    from hamforge.train import TrainSettings
+
+    settings = TrainSettings(lr=args.lr, min_lr=args.min_lr, patience=args.patience, max_epochs=args.epochs,
+                             time_budget_s=None if args.budget_min is None else 60.0 * args.budget_min,
+                             dtype=args.dtype, seed=args.seed, batch_size=args.batch_size)
+    entry = lambda p: {"structure": Path(p).stem, "targets": p}  # noqa: E731
+    hyper = {"l_max": args.l_max, "embed_dim": args.embed_dim, "n_layers": args.layers}
+    out = Path(args.output)
+    train_model([entry(p) for p in args.targets], [entry(p) for p in args.val], hyper, settings, out / "checkpoints",
+                outputs={"model": out / "model.pt", "metrics": out / "metrics.csv", "curve": out / "learning_curve.png",
+                         "summary": out / "summary.json"})
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the equivariant network on targets files (torchrun/srun for several ranks)",
+                       description="Train a model whose species, layouts and r_cut come from the targets files; "
+                       "checkpoints in OUT/checkpoints (a rerun resumes), model.pt, metrics.csv, "
+                       "learning_curve.png and summary.json in OUT.")
+    p.add_argument("targets", nargs="+", metavar="TARGETS.h5")
+    p.add_argument("--val", nargs="*", default=[], metavar="TARGETS.h5", help="validation targets files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--min-lr", type=float, default=1e-5)
+    p.add_argument("--patience", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=100_000)
+    p.add_argument("--budget-min", type=float, default=None, help="wall-time budget in minutes")
+    p.add_argument("--batch-size", type=int, default=0, help="samples per optimizer step (0 = all)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--l-max", type=int, default=4)
+    p.add_argument("--embed-dim", type=int, default=16)
+    p.add_argument("--layers", type=int, default=1)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from hamforge.stages import evaluate_model
+
+    m = evaluate_model(args.model, args.targets, args.output)
+    print(json.dumps({k: v for k, v in m.items() if k.startswith("mae_")}, indent=2))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="MAE (meV) of a trained model on one targets file",
+                       description="Evaluate MODEL.pt on TARGETS.h5 (refused when layout, kinds, basis or r_cut "
+                       "differ): MAE in the uncoupled basis, nodes, edges, total and per element pair.")
+    p.add_argument("model", metavar="MODEL.pt")
+    p.add_argument("targets", metavar="TARGETS.h5")
+    p.add_argument("-o", "--output", default=None, metavar="metrics.json")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser, _add_train, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,7 +86,27 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         dec = mat["decorrelate"]
         if (dec.get("temperature") is None) != (dec.get("temperature_tolerance") is None):
             raise ConfigError(f"{source}: {base}.decorrelate: set both temperature and temperature_tolerance, or neither")
+        _check_training(mat, base, source)
     return cfg
+
+
+def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """Training keys that the schema alone cannot check (refused before anything runs)."""
+    tr = mat["train"]
+    if tr["min_lr"] > tr["lr"]:
+        raise ConfigError(f"{source}: {base}.train.min_lr: {tr['min_lr']} is larger than train.lr = {tr['lr']}")
+    n_train = (mat["md"]["quenches"] - (1 if mat.get("test_quench") is not None else 0)) * mat["decorrelate"]["n_snapshots"]
+    if n_train - tr["validation_structures"] < 1:
+        raise ConfigError(
+            f"{source}: {base}.train.validation_structures: {tr['validation_structures']} of the {n_train} structures "
+            "of the training quenches held aside leaves nothing to train on (the test quench is never trained on)")
+    m = mat["model"]
+    if m["embed_dim"] % m["n_heads"]:
+        raise ConfigError(f"{source}: {base}.model.n_heads: {m['n_heads']} does not divide model.embed_dim = {m['embed_dim']}")
+    halo = 1 if m["strictly_local"] else m["n_layers"]
+    if tr["use_partitions"] and mat["partition"]["halo"] < halo:
+        raise ConfigError(f"{source}: {base}.partition.halo: {mat['partition']['halo']} is smaller than the {halo} "
+                          "hop(s) the model needs for exact partitioned training (model.n_layers, 1 if strictly_local)")
 
 
 def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None) -> dict:

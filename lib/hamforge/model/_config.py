@@ -68,6 +68,15 @@ class ModelConfig:
         overlap_hidden  # hidden width of the overlap MLP
         layer_norm      # "joint" (one degree-balanced RMS per feature, default) or "per_l" (RMS per l)
         ln_eps          # epsilon of the equivariant layer norms
+        kinds           # kind labels of a targets file: species[k] = k is kind kinds[k] (() if unused)
+        basis           # "kind:element:basis name:l,l,..." per kind (the targets' basis; () if unused)
+
+    Built from a targets file (:meth:`from_targets`), the species are the file's kind ids (two ghost kinds,
+    or two kinds of one element with different bases, stay distinct), the output irreps are the targets'
+    node and pair layouts and r_cut is the file's. Parity is dropped explicitly: the network is SO(3)
+    equivariant and ``parse_irreps`` keeps only (multiplicity, L) in column order, which is all the
+    column layout depends on. :meth:`check_targets` refuses targets of another layout, kinds, basis or
+    r_cut, naming both.
     """
 
     species: tuple[int, ...]
@@ -90,6 +99,8 @@ class ModelConfig:
     overlap_hidden: int = 16
     layer_norm: str = "joint"
     ln_eps: float = 1e-6
+    kinds: tuple[str, ...] = ()
+    basis: tuple[str, ...] = ()
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass normalisation)
@@ -109,6 +120,10 @@ class ModelConfig:
                 raise ValueError(f"species must be integers, got {self.species!r}")
         set_("species", species)
 
+        set_("kinds", tuple(str(k) for k in self.kinds))
+        set_("basis", tuple(str(b) for b in self.basis))
+        if self.kinds and len(self.kinds) != len(species):
+            raise ValueError(f"kinds {list(self.kinds)} must name every species {list(species)}")
         for name in ("l_max", "embed_dim", "n_heads", "ffn_dim", "n_layers", "n_radial", "radial_hidden",
                      "envelope_p", "overlap_hidden"):
             check_int(getattr(self, name), name, minimum=0 if name == "l_max" else 1)
@@ -170,11 +185,40 @@ class ModelConfig:
         """Hops of halo a partition needs for exact outputs: n_layers, or 1 if strictly_local."""
         return 1 if self.strictly_local else self.n_layers
 
+    # ------------------------------------------------------------------ the model-targets contract
+    @classmethod
+    def from_targets(cls, targets, **hyper) -> "ModelConfig":
+        """Config whose species, output irreps, r_cut, kinds and basis are those of ``targets``
+        (a :class:`hamforge.io.Targets`); ``hyper`` sets the other fields (l_max defaults to the largest
+        output L when larger than the default)."""
+        for key in ("species", "node_irreps", "edge_irreps", "r_cut", "kinds", "basis"):
+            if key in hyper:
+                raise ValueError(f"{key}: taken from the targets file, not settable")
+        need = max(l for _, l in parse_irreps(targets.node_layout.irreps) + parse_irreps(targets.pair_layout.irreps))
+        hyper.setdefault("l_max", max(need, cls.l_max))
+        return cls(species=tuple(range(len(targets.kinds))), node_irreps=targets.node_layout.irreps,
+                   edge_irreps=targets.pair_layout.irreps, r_cut=float(targets.nl.r_cut),
+                   kinds=tuple(targets.kinds), basis=basis_signature(targets.kinds, targets.basis), **hyper)
+
+    def check_targets(self, targets, source: str = "targets") -> None:
+        """ValueError naming ``source`` and both values unless ``targets`` fit this model."""
+        got = {"kinds": tuple(targets.kinds), "basis": basis_signature(targets.kinds, targets.basis),
+               "node layout": parse_irreps(targets.node_layout.irreps),
+               "pair layout": parse_irreps(targets.pair_layout.irreps), "r_cut": float(targets.nl.r_cut)}
+        want = {"kinds": self.kinds, "basis": self.basis, "node layout": self.node_terms,
+                "pair layout": self.edge_terms, "r_cut": self.r_cut}
+        for key in want:
+            same = abs(got[key] - want[key]) <= 1e-9 * want[key] if key == "r_cut" else got[key] == want[key]
+            if not same:
+                raise ValueError(f"{source}: {key} {_show(got[key])} differs from the model's {_show(want[key])}; "
+                                 "a model is trained for one layout, kind list, basis and r_cut")
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, str, int, float, bool): JSON-, YAML- and ``torch.load(weights_only)``-safe."""
         d = dataclasses.asdict(self)
         d["species"] = list(self.species)
+        d["kinds"], d["basis"] = list(self.kinds), list(self.basis)
         return d
 
     @classmethod
@@ -191,3 +235,14 @@ class ModelConfig:
         if missing:
             raise ValueError(f"model config is missing required keys: {missing}")
         return cls(**d)
+
+
+def basis_signature(kinds, basis) -> tuple[str, ...]:
+    """``("kind:element:name:l,l,...", ...)`` of ``basis`` (kind -> ElementBasis) in the order of ``kinds``."""
+    return tuple(f"{k}:{basis[k].element}:{basis[k].name}:{','.join(str(l) for l in basis[k].shells)}" for k in kinds)
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return "+".join(f"{m}x{l}" for m, l in value)
+    return repr(list(value) if isinstance(value, tuple) else value)

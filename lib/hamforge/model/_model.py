@@ -77,7 +77,29 @@ class HamiltonianModel(nn.Module):
         self.node_head = IrrepsHead(cfg.l_max, c, cfg.node_terms)
         self.edge_head = IrrepsHead(cfg.l_max, c, cfg.edge_terms)
         self.overlap = OverlapHead(cfg) if cfg.predict_overlap else None
+        # Output scaling (persistent buffers, set from training data by set_output_scaling): outputs are
+        # head * scale (+ a per-species shift on the L = 0 node columns only, which keeps equivariance).
+        self.register_buffer("node_scale", torch.ones(()))
+        self.register_buffer("edge_scale", torch.ones(()))
+        self.register_buffer("node_shift", torch.zeros(len(cfg.species), cfg.node_dim))
         self.reset_parameters(seed)
+
+    def set_output_scaling(self, node_scale: float, edge_scale: float, node_shift=None) -> None:
+        """Set the output scaling: ``node_out = head * node_scale + node_shift[species]``, ``edge_out = head *
+        edge_scale * envelope``. ``node_shift`` (n_species, Dn) may be non-zero on L = 0 columns only."""
+        for name, v in (("node_scale", node_scale), ("edge_scale", edge_scale)):
+            if not (float(v) > 0 and torch.isfinite(torch.tensor(float(v)))):
+                raise ValueError(f"{name} must be finite and > 0, got {v!r}")
+        self.node_scale.fill_(float(node_scale))
+        self.edge_scale.fill_(float(edge_scale))
+        if node_shift is not None:
+            shift = torch.as_tensor(node_shift, dtype=self.node_shift.dtype)
+            if shift.shape != self.node_shift.shape:
+                raise ValueError(f"node_shift must have shape {tuple(self.node_shift.shape)}, got {tuple(shift.shape)}")
+            l0 = torch.cat([torch.full((mul * (2 * l + 1),), l == 0) for mul, l in self.config.node_terms])
+            if bool((shift[:, ~l0] != 0).any()):
+                raise ValueError("node_shift must be zero on L > 0 columns (a shift there breaks equivariance)")
+            self.node_shift.copy_(shift)
 
     def reset_parameters(self, seed: int = 0) -> None:
         """(Re)draw every parameter from ``torch.Generator().manual_seed(seed)`` in module order."""
@@ -126,8 +148,8 @@ class HamiltonianModel(nn.Module):
         for layer in self.layers:
             h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env)
 
-        out = {NODE_OUT: self.node_head(self.ln_node_out(h_n)),
-               EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * env[:, None]}
+        out = {NODE_OUT: self.node_head(self.ln_node_out(h_n)) * self.node_scale + self.node_shift.index_select(0, species),
+               EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * (env * self.edge_scale)[:, None]}
         if self.overlap is not None:
             out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner, rbf, env)
         return out

@@ -1,0 +1,133 @@
+"""Training and evaluation stages: dataset index / targets files -> trained model, metrics, learning curve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from hamforge.io import atomic_path, read_partitions, read_targets_file, write_text_atomic
+from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
+from hamforge.train import Item, TrainSettings, distributed, evaluate, make_samples, train
+
+__all__ = ["evaluate_model", "output_scaling", "split_index", "train_model"]
+
+logger = logging.getLogger(__name__)
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def split_index(index_paths: Sequence[str | os.PathLike], n_validation: int) -> tuple[list[dict], list[dict]]:
+    """(training, validation) structure entries of the *training* quenches of dataset indices (``index/q<k>.json``;
+    paths inside are relative to the index). The last ``n_validation`` structures (sorted by name) are held aside
+    for validation; entries of the test quench are never returned."""
+    entries = []
+    for p in index_paths:
+        idx = json.loads(Path(p).read_text())
+        if idx.get("split") != "train":
+            continue
+        for e in idx["structures"]:
+            entries.append({k: (str(Path(p).parent / v) if k != "structure" else v) for k, v in e.items()})
+    entries.sort(key=lambda e: e["structure"])
+    if len(entries) - n_validation < 1:
+        raise ValueError(f"train.validation_structures: {n_validation} of {len(entries)} training structures held "
+                         "aside leaves no structure to train on")
+    cut = len(entries) - n_validation
+    return entries[:cut], entries[cut:]
+
+
+def output_scaling(targets: Sequence, node_layout) -> tuple[float, float, np.ndarray]:
+    """``(node_scale, edge_scale, node_shift)`` from training targets: the mean on-site L = 0 components per kind
+    (a shift on L = 0 only keeps equivariance) and the RMS of what remains, per block kind."""
+    n_kinds, dn = len(targets[0].kinds), node_layout.width
+    l0 = np.concatenate([np.full(mul * (2 * l + 1), l == 0) for mul, l in
+                         ((g[2], g[0]) for g in node_layout.groups)])
+    sums, counts = np.zeros((n_kinds, dn)), np.zeros((n_kinds, 1))
+    for t in targets:
+        np.add.at(sums, t.atom_kind, t.node_targets)
+        np.add.at(counts, t.atom_kind, 1.0)
+    shift = np.where(l0[None, :], sums / np.maximum(counts, 1.0), 0.0)
+    sq_n = cnt_n = sq_p = cnt_p = 0.0
+    for t in targets:
+        mn = t.node_layout.mask[t.node_kind_pair]
+        d = np.where(mn, t.node_targets - shift[t.atom_kind], 0.0)
+        sq_n, cnt_n = sq_n + float((d * d).sum()), cnt_n + float(mn.sum())
+        mp = t.pair_layout.mask[t.pair_kind_pair]
+        sq_p, cnt_p = sq_p + float((np.where(mp, t.pair_targets, 0.0) ** 2).sum()), cnt_p + float(mp.sum())
+    rms = lambda s, c: max(float(np.sqrt(s / c)) if c else 1.0, 1e-8)  # noqa: E731
+    return rms(sq_n, cnt_n), rms(sq_p, cnt_p), shift
+
+
+def _items(entries, dtype, use_partitions: bool, halo: int) -> list[Item]:
+    items = []
+    for e in entries:
+        t = read_targets_file(e["targets"])
+        part = None
+        if use_partitions:
+            part = read_partitions(e["partitions"], t.nl)
+            if part.halo < halo:
+                raise ValueError(f"{e['partitions']}: halo {part.halo} is smaller than the model needs ({halo}); "
+                                 "set partition.halo to the model's n_layers (1 if strictly_local)")
+        items += [Item(t, s) for s in make_samples(t, e["structure"], part, dtype)]
+    return items
+
+
+def train_model(train_entries: Sequence[Mapping[str, str]], val_entries: Sequence[Mapping[str, str]],
+                model_hyper: Mapping[str, Any], settings: TrainSettings, checkpoint_dir: str | os.PathLike, *,
+                use_partitions: bool = False, outputs: Mapping[str, str] | None = None) -> dict:
+    """Train on the targets (and optionally partitions) of ``train_entries``; validate on ``val_entries``.
+
+    Checkpoints, metrics.csv and learning_curve.png live in ``checkpoint_dir`` (a rerun resumes there);
+    ``outputs`` may name copies to write at the end: ``model``, ``metrics``, ``curve``, ``summary``.
+    """
+    dtype = _DTYPES[settings.dtype]
+    first = read_targets_file(train_entries[0]["targets"])
+    config = ModelConfig.from_targets(first, **dict(model_hyper))
+    train_items = _items(train_entries, dtype, use_partitions, config.halo)
+    val_items = _items(val_entries, dtype, use_partitions, config.halo)
+    for it in train_items + val_items:
+        config.check_targets(it.targets, it.sample.name)
+    model = HamiltonianModel(config, seed=settings.seed).to(dtype)
+    node_scale, edge_scale, shift = output_scaling([it.targets for it in train_items], first.node_layout)
+    model.set_output_scaling(node_scale, edge_scale, shift)
+    logger.info("training on %d samples (%d structures), validating on %d; %d parameters", len(train_items),
+                len(train_entries), len(val_items), sum(p.numel() for p in model.parameters()))
+    with distributed() as ctx:
+        model.to(ctx.device)
+        train_items = [Item(it.targets, it.sample.to(ctx.device)) for it in train_items]
+        val_items = [Item(it.targets, it.sample.to(ctx.device)) for it in val_items]
+        summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx)
+        if ctx.is_main and outputs:
+            ck = Path(checkpoint_dir)
+            for key, name in (("model", "best.pt"), ("metrics", "metrics.csv"), ("curve", "learning_curve.png")):
+                if key in outputs:
+                    with atomic_path(outputs[key]) as tmp:
+                        shutil.copyfile(ck / name, tmp)
+            if "summary" in outputs:
+                keep = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict))}
+                keep["train_structures"] = [e["structure"] for e in train_entries]
+                keep["validation_structures"] = [e["structure"] for e in val_entries]
+                write_text_atomic(outputs["summary"], json.dumps(keep, indent=2, default=float) + "\n")
+    return summary
+
+
+def evaluate_model(model_path: str | os.PathLike, targets_path: str | os.PathLike,
+                   output: str | os.PathLike | None = None, partitions_path=None) -> dict[str, float]:
+    """MAE of a trained model on one structure's targets (refused when the layout, kinds, basis or r_cut differ);
+    written as JSON to ``output`` when given (keys ``mae_node_meV``, ``mae_edge_meV``, ``mae_total_meV`` and per
+    element pair)."""
+    ck = read_checkpoint(model_path)
+    t = read_targets_file(targets_path)
+    ck.config.check_targets(t, str(targets_path))
+    part = read_partitions(partitions_path, t.nl) if partitions_path else None
+    items = [Item(t, s) for s in make_samples(t, Path(targets_path).stem, part, ck.model.dtype)]
+    loss, metrics = evaluate(ck.model, items)
+    out = {"structure": Path(targets_path).stem, "model": str(model_path), "mse_coupled": loss, **metrics}
+    if output is not None:
+        write_text_atomic(output, json.dumps(out, indent=2) + "\n")
+    return out

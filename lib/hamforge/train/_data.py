@@ -1,0 +1,115 @@
+"""Training samples: one structure's targets on its full graph or on one augmented partition, as tensors.
+
+A sample carries the model inputs of its local nodes and edges and the fold of its *labelled* items
+(incoming-edge ownership: a part owns its atoms and every edge into them, hence every image of every pair
+``(i, j)`` with ``i`` labelled and every self-image of its atoms, so the folded targets of its labelled nodes
+and pairs are complete). Virtual nodes and edges get inputs like real ones; their outputs never reach the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from hamforge.model import EDGE_INDEX, EDGE_VEC, NUMBERS
+from hamforge.train._fold import self_image_column_map
+
+__all__ = ["Sample", "make_samples"]
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """Tensors of one training item. Fields::
+
+        name          # str                 | "<structure>" or "<structure>/part<p>"
+        numbers       # (n_local,) int64    | kind ids (the model's species)
+        edge_index    # (2, e_local) int64  | local [centre; source]
+        edge_vec      # (e_local, 3) float  | Angstrom
+        node_rows     # (n_lab,) int64      | local rows of the labelled nodes
+        node_atoms    # (n_lab,) int64      | their global atom ids
+        node_target   # (n_lab, Dn) float   | folded coupled on-site targets (Hartree)
+        node_mask     # (n_lab, Dn) bool    | columns that exist for each node's kind pair
+        pair_edge     # (e_p,) int64        | local ids of labelled edges with i != j
+        pair_of_edge  # (e_p,) int64        | their row in pair_target
+        pair_ids      # (n_pairs,) int64    | global pair rows (targets.pair_index columns)
+        pair_target   # (n_pairs, Dp) float | folded coupled pair targets (Hartree)
+        pair_mask     # (n_pairs, Dp) bool
+        self_edge     # (e_s,) int64        | local ids of labelled self-image edges (i, i, R != 0)
+        self_node     # (e_s,) int64        | their node row in node_target
+        self_cols     # (e_s, Dn) int64     | pair column of each node column (self_image_column_map)
+    """
+
+    name: str
+    numbers: torch.Tensor
+    edge_index: torch.Tensor
+    edge_vec: torch.Tensor
+    node_rows: torch.Tensor
+    node_atoms: torch.Tensor
+    node_target: torch.Tensor
+    node_mask: torch.Tensor
+    pair_edge: torch.Tensor
+    pair_of_edge: torch.Tensor
+    pair_ids: torch.Tensor
+    pair_target: torch.Tensor
+    pair_mask: torch.Tensor
+    self_edge: torch.Tensor
+    self_node: torch.Tensor
+    self_cols: torch.Tensor
+
+    @property
+    def graph(self) -> dict[str, torch.Tensor]:
+        """The model input dict."""
+        return {NUMBERS: self.numbers, EDGE_INDEX: self.edge_index, EDGE_VEC: self.edge_vec}
+
+    def to(self, device=None, dtype=None) -> "Sample":
+        """A copy with tensors on ``device`` and floating tensors in ``dtype``."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor):
+                v = v.to(device=device, dtype=dtype if v.is_floating_point() and dtype is not None else v.dtype)
+            out[f.name] = v
+        return Sample(**out)
+
+
+def _sample(t, name, nodes, n_lab, edges, eil, labelled, col_map, dtype) -> Sample:
+    le = np.flatnonzero(labelled)
+    etp = t.edge_to_pair[edges[le]]
+    other = etp >= 0
+    pair_ids, pair_of_edge = np.unique(etp[other], return_inverse=True)
+    self_edge = le[~other]
+    self_node = eil[0, self_edge]  # local centre of a labelled edge: a labelled node (labelled come first)
+    g = nodes[:n_lab]
+    tt = lambda a, dt=torch.int64: torch.tensor(np.asarray(a), dtype=dt)  # noqa: E731 (copies: inputs are read-only)
+    return Sample(
+        name=name,
+        numbers=tt(t.atom_kind[nodes]),
+        edge_index=tt(eil),
+        edge_vec=tt(t.nl.vec[edges], dtype),
+        node_rows=tt(np.arange(n_lab)),
+        node_atoms=tt(g),
+        node_target=tt(t.node_targets[g], dtype),
+        node_mask=tt(t.node_layout.mask[t.node_kind_pair[g]], torch.bool),
+        pair_edge=tt(le[other]),
+        pair_of_edge=tt(pair_of_edge.reshape(-1)),
+        pair_ids=tt(pair_ids),
+        pair_target=tt(t.pair_targets[pair_ids], dtype),
+        pair_mask=tt(t.pair_layout.mask[t.pair_kind_pair[pair_ids]], torch.bool),
+        self_edge=tt(self_edge),
+        self_node=tt(self_node),
+        self_cols=tt(col_map[t.atom_kind[nodes[self_node]]].reshape(-1, t.node_layout.width)),
+    )
+
+
+def make_samples(t, name: str, partition=None, dtype=torch.float32) -> list[Sample]:
+    """Samples of targets ``t`` (:class:`hamforge.io.Targets`): the full graph, or one per part of
+    ``partition`` (a :class:`hamforge.io.PartitionFile` made from ``t``'s graph; checked)."""
+    col_map = self_image_column_map(t.node_layout, t.pair_layout)
+    if partition is None:
+        n, e = t.nl.n_atoms, t.nl.n_edges
+        return [_sample(t, name, np.arange(n), n, np.arange(e), t.nl.edge_index, np.ones(e, bool), col_map, dtype)]
+    partition.check_graph(t.nl)
+    return [_sample(t, f"{name}/part{p.part}", p.nodes, p.n_labelled, p.edges, p.edge_index_local,
+                    p.edge_is_labelled, col_map, dtype) for p in partition.parts]

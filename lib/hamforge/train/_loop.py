@@ -1,0 +1,277 @@
+"""The training loop: Adam + ReduceLROnPlateau, data-parallel over ranks (DDP), resumable checkpoints.
+
+Exactness across process counts: a step's loss is ``sum of squared errors / number of masked entries`` over
+the *global* batch; each rank backpropagates ``world_size * (its share of that sum)`` and DDP averages the
+gradients, so any number of ranks gives the gradient of the same global loss (up to summation order).
+Sample order per epoch comes from ``numpy.random.default_rng((seed, epoch))``, so a run resumed from the
+checkpoint of epoch k continues exactly as an uninterrupted one (same process count).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from hamforge.io import atomic_path, write_text_atomic
+from hamforge.model import HamiltonianModel, read_checkpoint, save_checkpoint
+from hamforge.train._loss import MetricsAccumulator, forward_fold, squared_error
+from hamforge.train._settings import TrainSettings
+
+__all__ = ["Item", "TrainingError", "evaluate", "train"]
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("epoch", "train_loss", "val_loss", "train_mae_node_meV", "train_mae_edge_meV",
+               "train_mae_total_meV", "val_mae_node_meV", "val_mae_edge_meV", "val_mae_total_meV", "lr",
+               "epoch_time_s", "peak_rss_mb")
+DETERMINISTIC_COLUMNS = CSV_COLUMNS[:10]  # all but time and memory
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, ...); the message names the epoch and the samples."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One training or validation sample with the targets it comes from (for metrics)."""
+
+    targets: object  # hamforge.io.Targets
+    sample: object  # hamforge.train.Sample
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _all_gather(obj, ctx):
+    if ctx.backend is None:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
+    m = MetricsAccumulator()
+    for a in accs:
+        for k, v in a.sums.items():
+            m.sums[k] += v
+        for k, v in a.counts.items():
+            m.counts[k] += v
+    return m
+
+
+def evaluate(model, items: Sequence[Item], ctx=None) -> tuple[float, dict[str, float]]:
+    """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients."""
+    acc, sq, cnt = MetricsAccumulator(), 0.0, 0
+    mine = items if ctx is None or ctx.backend is None else items[ctx.rank::ctx.world_size]
+    with torch.no_grad():
+        for it in mine:
+            nodes, pairs = forward_fold(model, it.sample)
+            e, n = squared_error(nodes, pairs, it.sample)
+            sq, cnt = sq + float(e), cnt + n
+            acc.add(it.targets, it.sample, nodes, pairs)
+    if ctx is not None:
+        gathered = _all_gather((sq, cnt, acc), ctx)
+        sq, cnt = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
+        acc = _merge([g[2] for g in gathered])
+    return (sq / cnt if cnt else float("nan")), acc.result()
+
+
+def _rng_states(epoch_rng_seed):
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy_seed": list(epoch_rng_seed)}
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
+    write_text_atomic(path, buf.getvalue())
+
+
+def plot_learning_curve(rows: list[dict], path: Path) -> None:
+    """Losses and total MAE per epoch (log scale), written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
+    ep = [r["epoch"] for r in rows]
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        ys = [r[key] for r in rows]
+        if any(np.isfinite(ys)):
+            ax1.semilogy(ep, ys, label=label)
+    ax1.set_xlabel("epoch"), ax1.set_ylabel("MSE, coupled basis (Ha$^2$)"), ax1.legend()
+    for key, label in (("train_mae_total_meV", "train"), ("val_mae_total_meV", "validation")):
+        ys = [r[key] for r in rows]
+        if any(np.isfinite(ys)):
+            ax2.semilogy(ep, ys, label=label)
+    ax2.set_xlabel("epoch"), ax2.set_ylabel("total MAE (meV)"), ax2.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+
+
+def _make_optimizer(model, s: TrainSettings):
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+
+
+def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Sequence[Item], settings: TrainSettings,
+          out_dir: str | os.PathLike, ctx) -> dict:
+    """Train ``model`` in place; write ``out_dir/{latest,best}.pt``, ``metrics.csv``, ``learning_curve.png``.
+
+    Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
+    identical run). Returns the summary of the best epoch. ``ctx`` is a :class:`hamforge.train.DistContext`.
+    """
+    if not train_items:
+        raise ValueError("train: the training set is empty")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = settings
+    net = model
+    if ctx.backend is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, find_unused_parameters=model.config.predict_overlap)
+    opt = _make_optimizer(model, s)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=s.factor, patience=s.patience,
+                                                       threshold=s.threshold, min_lr=s.min_lr)
+    rows, start, best = [], 1, {"val_loss": math.inf}
+    latest = out / "latest.pt"
+    if latest.is_file():
+        ck = read_checkpoint(latest)
+        model.load_state_dict(ck.model.state_dict())
+        ex = ck.extra
+        opt.load_state_dict(ex["optimizer"])
+        sched.load_state_dict(ex["scheduler"])
+        torch.set_rng_state(ex["rng"]["torch"])
+        random.setstate(ex["rng"]["python"])
+        rows, best, start = list(ex["history"]), dict(ex["best"]), int(ex["epoch"]) + 1
+        logger.info("resuming from %s after epoch %d", latest, start - 1)
+    n = len(train_items)
+    bs = s.batch_size or n
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if s.mixed_precision and ctx.device.type == "cuda"
+                else _null())
+    t_start = time.perf_counter()
+    last_epoch_time = 0.0
+    stop_reason = "max_epochs"
+    show_bar = ctx.is_main and sys.stderr.isatty()
+    for epoch in range(start, s.max_epochs + 1):
+        if s.time_budget_s is not None and time.perf_counter() - t_start + last_epoch_time > s.time_budget_s:
+            stop_reason = "time budget"
+            break
+        t0 = time.perf_counter()
+        order = np.random.default_rng((s.seed, epoch)).permutation(n)
+        net.train()
+        batches = [order[b : b + bs] for b in range(0, n, bs)]
+        bar = _progress(len(batches), f"epoch {epoch}", show_bar)
+        sq_epoch, cnt_epoch = 0.0, 0
+        train_acc = MetricsAccumulator()  # training MAE from the training passes (no second forward pass)
+        for batch in batches:
+            items = [train_items[k] for k in batch]
+            counts = sum(int(it.sample.node_mask.sum()) + int(it.sample.pair_mask.sum()) for it in items)
+            mine = items[ctx.rank::ctx.world_size]
+            opt.zero_grad(set_to_none=True)
+            scale = ctx.world_size / counts
+            work = mine or items[:1]  # an idle rank still joins the gradient all-reduce (with zero weight)
+            local_sq = 0.0
+            for k, it in enumerate(work):
+                sync = k == len(work) - 1 or ctx.backend is None
+                with (_null() if sync else net.no_sync()), autocast:
+                    nodes, pairs = forward_fold(net, it.sample)
+                    e, _ = squared_error(_wide(nodes), _wide(pairs), it.sample)
+                    weight = scale if mine else 0.0
+                    (e * weight).backward()  # one backward per sample: memory bounded by one sample
+                if mine:
+                    local_sq += float(e.detach())
+                    train_acc.add(it.targets, it.sample, nodes.detach(), pairs.detach())
+            total_sq = sum(_all_gather(local_sq, ctx))
+            if not math.isfinite(total_sq):
+                names = ", ".join(it.sample.name for it in items)
+                raise TrainingError(f"epoch {epoch}: non-finite loss on batch [{names}]; the last good checkpoint "
+                                    f"is {latest if latest.is_file() else 'not written yet'}")
+            opt.step()
+            sq_epoch, cnt_epoch = sq_epoch + total_sq, cnt_epoch + counts
+            bar.update(1)
+        bar.close()
+        net.eval()
+        train_loss = sq_epoch / cnt_epoch
+        train_m = _merge(_all_gather(train_acc, ctx)).result()
+        val_loss, val_m = evaluate(model, val_items, ctx) if val_items else (float("nan"), {})
+        monitor = val_loss if val_items else train_loss
+        sched.step(monitor)
+        lr = opt.param_groups[0]["lr"]
+        last_epoch_time = time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+               **{f"train_{k}": train_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
+               **{f"val_{k}": val_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
+               "lr": lr, "epoch_time_s": last_epoch_time, "peak_rss_mb": _peak_rss_mb()}
+        rows.append(row)
+        logger.info("epoch %d: loss %.4g (val %.4g), MAE total %.3f meV (val %.3f), lr %.3g, %.1f s", epoch,
+                    train_loss, val_loss, row["train_mae_total_meV"], row["val_mae_total_meV"], lr, last_epoch_time)
+        improved = monitor < best.get("monitor", math.inf)
+        if improved:
+            best = {"epoch": epoch, "monitor": monitor, **row, "val_metrics": val_m, "train_metrics": train_m}
+        done = lr <= s.min_lr * (1 + 1e-9) or epoch == s.max_epochs
+        if ctx.is_main and (improved or done or epoch % s.checkpoint_every == 0):
+            extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "rng": _rng_states((s.seed, epoch)), "epoch": epoch, "history": rows, "best": best,
+                     "settings": s.to_dict(), "world_size": ctx.world_size}
+            if improved:
+                save_checkpoint(out / "best.pt", model, extra)
+            save_checkpoint(latest, model, extra)
+            _write_csv(out / "metrics.csv", rows)
+            plot_learning_curve(rows, out / "learning_curve.png")
+        _barrier(ctx)
+        if lr <= s.min_lr * (1 + 1e-9):
+            stop_reason = "minimum learning rate"
+            break
+    logger.info("training stopped (%s) after %d epochs; best epoch %s", stop_reason, len(rows), best.get("epoch"))
+    return {**best, "stop_reason": stop_reason, "epochs": len(rows)}
+
+
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision outputs (mixed precision) are compared with the targets in float32."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _barrier(ctx):
+    if ctx.backend is not None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled)

@@ -1,0 +1,87 @@
+"""Training settings (the paper's defaults, SCIENCE.md section 3), validated with errors naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+__all__ = ["OPTIMIZERS", "TrainSettings"]
+
+OPTIMIZERS = ("adam", "adamw")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Fields::
+
+        lr, min_lr          # Adam learning rate and the minimum of ReduceLROnPlateau (training stops there)
+        patience, factor    # ReduceLROnPlateau: epochs without improvement, lr reduction factor
+        threshold           # relative improvement that counts (ReduceLROnPlateau 'rel' mode)
+        max_epochs          # hard limit on epochs
+        time_budget_s       # wall-time budget (None: unlimited); stops before an epoch that would exceed it
+        batch_size          # samples (structures or partitions) per optimizer step; 0 = all
+        optimizer           # "adam" or "adamw"
+        weight_decay        # for adamw
+        dtype               # "float32" (default) or "float64"
+        mixed_precision     # bfloat16 autocast on CUDA devices (ignored on CPU)
+        seed                # model initialisation and sample order
+        checkpoint_every    # epochs between checkpoints (the last epoch is always written)
+    """
+
+    lr: float = 1e-4
+    min_lr: float = 1e-5
+    patience: int = 500
+    factor: float = 0.5
+    threshold: float = 1e-3
+    max_epochs: int = 100_000
+    time_budget_s: float | None = None
+    batch_size: int = 0
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    dtype: str = "float32"
+    mixed_precision: bool = False
+    seed: int = 0
+    checkpoint_every: int = 1
+
+    def __post_init__(self):
+        def bad(key, msg):
+            raise ValueError(f"train.{key}: {msg}")
+
+        for key in ("lr", "min_lr", "factor", "threshold", "weight_decay") + (("time_budget_s",) if self.time_budget_s is not None else ()):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(key, f"must be a finite number, got {v!r}")
+        if self.lr <= 0:
+            bad("lr", f"must be > 0, got {self.lr}")
+        if not 0 < self.min_lr <= self.lr:
+            bad("min_lr", f"must be in (0, lr = {self.lr}], got {self.min_lr}")
+        if not 0 < self.factor < 1:
+            bad("factor", f"must be in (0, 1), got {self.factor}")
+        if self.threshold < 0 or self.weight_decay < 0:
+            bad("threshold" if self.threshold < 0 else "weight_decay", "must be >= 0")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            bad("time_budget_s", f"must be > 0, got {self.time_budget_s}")
+        for key, lo in (("patience", 0), ("max_epochs", 1), ("batch_size", 0), ("seed", 0), ("checkpoint_every", 1)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                bad(key, f"must be an integer >= {lo}, got {v!r}")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"unknown optimizer {self.optimizer!r} (known: {', '.join(OPTIMIZERS)})")
+        if self.dtype not in DTYPES:
+            bad("dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.mixed_precision, bool):
+            bad("mixed_precision", f"must be true or false, got {self.mixed_precision!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"train: unknown key(s) {unknown} (known: {sorted(names)})")
+        return cls(**dict(d))

@@ -1,0 +1,64 @@
+# Stage 6: train the SO(2)-equivariant network on the training quenches, evaluate it on the test quench.
+
+
+def material_indices(wildcards):
+    mat = config["materials"][wildcards.material]
+    return [f"{RESULTS}/{wildcards.material}/index/q{q}.json" for q in range(mat["md"]["quenches"])]
+
+
+def test_structures(material):
+    return structures_of_quench(material, config["materials"][material]["test_quench"])
+
+
+def all_evaluations(wildcards=None):
+    return [
+        f"{RESULTS}/{m}/validation/{s}/metrics.json"
+        for m in config["materials"]
+        for s in test_structures(m)
+    ]
+
+
+# Checkpoints live in model/checkpoints/ (not declared outputs), so that a killed training rerun by
+# Snakemake resumes there; the declared outputs are written when training ends.
+rule train:
+    input:
+        indices=material_indices,
+    output:
+        model=f"{RESULTS}/{{material}}/model/model.pt",
+        metrics=f"{RESULTS}/{{material}}/model/metrics.csv",
+        curve=report(
+            f"{RESULTS}/{{material}}/model/learning_curve.png",
+            category="Training",
+            caption="../report/learning_curve.rst",
+        ),
+        summary=f"{RESULTS}/{{material}}/model/summary.json",
+    log:
+        f"{RESULTS}/logs/{{material}}/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{material}}/train.tsv"
+    params:
+        model=lambda wc: config["materials"][wc.material]["model"],
+        train=lambda wc: config["materials"][wc.material]["train"],
+        checkpoints=lambda wc: f"{RESULTS}/{wc.material}/model/checkpoints",
+    threads: res("train", "threads")
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime_min"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule evaluate:
+    input:
+        model=f"{RESULTS}/{{material}}/model/model.pt",
+        targets=f"{RESULTS}/{{material}}/targets/{{structure}}.h5",
+    output:
+        metrics=f"{RESULTS}/{{material}}/validation/{{structure}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/{{material}}/evaluate/{{structure}}.log",
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/evaluate.py"
