@@ -63,3 +63,20 @@ def snapshot_file(wildcards):
     q, f = wildcards.structure[1:].split("_f")
     snap_dir = checkpoints.decorrelate.get(material=wildcards.material, quench=q).output.snapshots
     return os.path.join(snap_dir, f"f{f}.extxyz")
+
+
+def material_indices(wildcards):
+    mat = config["materials"][wildcards.material]
+    return [f"{RESULTS}/{wildcards.material}/index/q{q}.json" for q in range(mat["md"]["quenches"])]
+
+
+def test_structures(material):
+    return structures_of_quench(material, config["materials"][material]["test_quench"])
+
+
+def all_evaluations(wildcards=None):
+    return [
+        f"{RESULTS}/{m}/validation/{s}/metrics.json"
+        for m in config["materials"]
+        for s in test_structures(m)
+    ]

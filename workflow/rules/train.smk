@@ -1,23 +1,6 @@
 # Stage 6: train the SO(2)-equivariant network on the training quenches, evaluate it on the test quench.
 
 
-def material_indices(wildcards):
-    mat = config["materials"][wildcards.material]
-    return [f"{RESULTS}/{wildcards.material}/index/q{q}.json" for q in range(mat["md"]["quenches"])]
-
-
-def test_structures(material):
-    return structures_of_quench(material, config["materials"][material]["test_quench"])
-
-
-def all_evaluations(wildcards=None):
-    return [
-        f"{RESULTS}/{m}/validation/{s}/metrics.json"
-        for m in config["materials"]
-        for s in test_structures(m)
-    ]
-
-
 # Checkpoints live in model/checkpoints/ (not declared outputs), so that a killed training rerun by
 # Snakemake resumes there; the declared outputs are written when training ends.
 rule train:
