@@ -124,8 +124,8 @@ def layered_device(
             raise TransportError(
                 f"{source}: atoms {a[i]} and {b[i]} are coupled across {abs(layer[a[i]] - layer[b[i]]) - 1} "
                 f"principal layer(s) (axial distance {abs(coord[a[i]] - coord[b[i]]):.3f} A, layer thickness "
-                f"{thickness:.3f} A, interaction range {rng:.3f} A): the layers are thinner than the interaction "
-                "range, or the structure couples across a periodic boundary along the axis"
+                f"{thickness:.3f} A): the layers are thinner than the interaction range {rng:.3f} A, or the structure "
+                "couples across a periodic boundary along the axis"
             )
     n_orb = orbital_atom.size
     order = np.lexsort((np.arange(n_orb), orbital_atom, coord[orbital_atom], layer[orbital_atom]))

@@ -65,9 +65,10 @@ def generalized_spectrum(
 ) -> Spectrum:
     """Eigenvalues of ``H x = e S x`` for symmetric H and positive definite S (check them first).
 
-    Up to ``dense_limit`` orbitals: all of them, dense ``scipy.linalg.eigh``. Beyond: the ``k`` states nearest
-    ``sigma`` (Hartree, required) by shift-invert Lanczos, ``eigsh(H, k, M=S, sigma=sigma)`` with the operator
-    ``(H - sigma S)^{-1}`` applied through one symmetric sparse LU, whose inertia also gives the global indices.
+    Up to ``dense_limit`` orbitals: all of them, dense ``scipy.linalg.eigh``. Beyond: a window of ``k`` states
+    around ``sigma`` (Hartree, required), ``k // 2`` just below it and the rest just above, by shift-invert
+    Lanczos ``eigsh(H, M=S, sigma=sigma)`` with the operator ``(H - sigma S)^{-1}`` applied through one
+    symmetric sparse LU, whose inertia also gives the global indices.
     """
     n = h.shape[0]
     if n <= dense_limit:
@@ -81,15 +82,28 @@ def generalized_spectrum(
     hc, sc = sp.csc_matrix(h), sp.csc_matrix(s)
     lu, n_below = _factorize(hc, sc, sigma, source)
     op_inv = sla.LinearOperator((n, n), matvec=lu.solve, dtype=np.float64)
+    # half the window below sigma, half above (fewer where the spectrum ends): in shift-invert mode the
+    # eigenvalues of (H - sigma S)^{-1} S are 1 / (e - sigma), so 'SA' gives the states just below sigma
+    # and 'LA' those just above
+    k_below = min(k // 2, n_below)
+    k_above = min(k - k_below, n - n_below)
+    k_below = min(k - k_above, n_below)
     # v0 fixed: ARPACK's random start would make repeated runs differ in the last digits
     v0 = np.ones(n) / np.sqrt(n)
-    e = sla.eigsh(hc, k=k, M=sc, sigma=sigma, which="LM", OPinv=op_inv, v0=v0, return_eigenvectors=False)
-    e = np.sort(np.asarray(e, dtype=np.float64))
-    below = int(np.count_nonzero(e < sigma))
-    # the window holds the `below` states just under sigma and the rest just above it (nearest to sigma)
-    index = np.arange(n_below - below, n_below - below + k, dtype=np.int64)
-    if index[0] < 0 or index[-1] >= n:
-        raise ValidationError(f"{source}: inconsistent shift-invert window at sigma={sigma:.6g} (inertia {n_below})")
+    parts = []
+    for count, which in ((k_below, "SA"), (k_above, "LA")):
+        if count == 0:
+            parts.append(np.zeros(0))
+            continue
+        if count >= n - 1:
+            raise ValidationError(f"{source}: a shift-invert window of {k} states needs more than {n} orbitals")
+        e = sla.eigsh(hc, k=count, M=sc, sigma=sigma, which=which, OPinv=op_inv, v0=v0, return_eigenvectors=False)
+        parts.append(np.sort(np.asarray(e, dtype=np.float64)))
+    below, above = parts
+    if np.any(below >= sigma) or np.any(above <= sigma):
+        raise ValidationError(f"{source}: shift-invert at sigma={sigma:.6g} returned states on the wrong side")
+    e = np.concatenate([below, above])
+    index = np.arange(n_below - below.size, n_below + above.size, dtype=np.int64)
     return Spectrum(e, index, n, "shift-invert", float(sigma))
 
 

@@ -67,6 +67,11 @@ def transport_setup(
     if wide_band is not None:
         return TransportSetup(dev, None, None, ax, float(wide_band))
     left, right = leads if leads is not None else leads_from_device(dev, source)
+    for side, lead, n in (("left", left, dev.layer_sizes[0]), ("right", right, dev.layer_sizes[-1])):
+        if lead.n != n:
+            raise TransportError(
+                f"{source}: {side} lead has {lead.n} orbitals per cell but the device's end layer has {n}"
+            )
     return TransportSetup(dev, left, right, ax)
 
 
