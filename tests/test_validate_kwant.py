@@ -14,10 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-from hamforge.validate import leads_from_device, layered_device, transmission
-
-from test_validate_transport import band_channels, random_device, random_lead, tridiagonal  # noqa: E402
+from hamforge.validate import layered_device, leads_from_device, transmission
+from test_validate_transport import band_channels, random_device, random_lead, tridiagonal
 
 REPO = Path(__file__).resolve().parents[1]
 KWANT_VENV = REPO / ".venv-kwant"
@@ -58,7 +56,10 @@ np.save(sys.argv[2], np.array(t))
 
 
 def _kwant_works(python: Path) -> bool:
-    return python.is_file() and subprocess.run([str(python), "-c", "import kwant"], capture_output=True).returncode == 0
+    return (
+        python.is_file()
+        and subprocess.run([str(python), "-c", "import kwant"], check=False, capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +74,11 @@ def kwant_python():
             [str(python), "-m", "pip", "install", "-q", "--no-build-isolation", "kwant==1.5.0"],
         ]  # fmt: skip
         for cmd in steps:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if proc.returncode != 0:
-                pytest.fail(f"building the kwant venv failed at {' '.join(cmd)}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+                pytest.fail(
+                    f"building the kwant venv failed at {' '.join(cmd)}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+                )
     assert _kwant_works(python), "kwant venv built but 'import kwant' fails"
     return python
 
@@ -91,7 +94,7 @@ def kwant_transmission(python, tmp_path, dev, left, right, energies):
     script = tmp_path / "kwant_t.py"
     script.write_text(KWANT_SCRIPT)
     proc = subprocess.run([str(python), str(script), str(tmp_path / "sys.npz"), str(tmp_path / "t.npy")],
-                          capture_output=True, text=True)  # fmt: skip
+                          check=False, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(tmp_path / "t.npy")
 
