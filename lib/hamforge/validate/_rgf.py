@@ -53,8 +53,10 @@ def rgf_transmission(
         g0n = -(g0n @ up) @ g
     gam_l = 1j * (sigma_l - np.conj(np.swapaxes(sigma_l, 1, 2)))
     gam_r = 1j * (sigma_r - np.conj(np.swapaxes(sigma_r, 1, 2)))
-    t = np.einsum("eij,ejk,ekl,eli->e", gam_l, g0n, gam_r, np.conj(np.swapaxes(g0n, 1, 2)))
-    return t.real
+    # Tr[(Gamma_L G)(Gamma_R G^dagger)] as a sum of elementwise products: two batched matmuls, no 4-operand einsum
+    left = gam_l @ g0n
+    right = gam_r @ np.conj(np.swapaxes(g0n, 1, 2))
+    return np.einsum("eij,eji->e", left, right).real
 
 
 def self_energies(
