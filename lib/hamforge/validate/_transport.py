@@ -1,0 +1,143 @@
+"""NEGF transport of one matrix file: layering, leads, T(E) on a grid, I(V), and convergence in eta and dE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hamforge.validate._checks import check_symmetric
+from hamforge.validate._current import landauer_current
+from hamforge.validate._layers import LayeredDevice, LeadBlocks, TransportError, layered_device, leads_from_device
+from hamforge.validate._rgf import transmission
+
+__all__ = ["AXES", "TransportResult", "TransportSetup", "run_transport", "transport_setup"]
+
+AXES = {"x": 0, "y": 1, "z": 2}
+
+
+def _axis_index(axis) -> int:
+    if isinstance(axis, str) and axis.lower() in AXES:
+        return AXES[axis.lower()]
+    if axis in (0, 1, 2):
+        return int(axis)
+    raise TransportError(f"axis must be x, y, z (or 0, 1, 2), got {axis!r}")
+
+
+@dataclass(frozen=True)
+class TransportSetup:
+    """A device split into principal layers with its two leads (``None`` for both in the wide-band limit)."""
+
+    device: LayeredDevice
+    left: LeadBlocks | None
+    right: LeadBlocks | None
+    axis: int
+    wide_band: float | None = None
+
+
+def transport_setup(
+    data,
+    axis,
+    *,
+    thickness: float | None = None,
+    leads: tuple[LeadBlocks, LeadBlocks] | None = None,
+    wide_band: float | None = None,
+    source: str = "<memory>",
+) -> TransportSetup:
+    """Principal layers of a :class:`~hamforge.io.MatrixData` along ``axis`` and its leads.
+
+    Leads repeat the device's end layers unless ``leads`` gives (left, right) explicitly or ``wide_band``
+    (Hartree) selects the wide-band limit. A structure periodic along the axis (a periodic lattice vector with
+    a component along it) has only Gamma-folded matrices here, whose wrap-around couplings are not a device:
+    it is refused unless ``leads`` are given (per-image matrices will lift this).
+    """
+    ax = _axis_index(axis)
+    cell, pbc = np.asarray(data.cell, dtype=np.float64), np.asarray(data.pbc, dtype=bool)
+    along = [i for i in range(3) if pbc[i] and abs(cell[i, ax]) > 1e-8 * max(np.linalg.norm(cell[i]), 1e-300)]
+    if along and leads is None:
+        raise TransportError(
+            f"{source}: the structure is periodic along the transport axis {'xyz'[ax]} (lattice vector(s) {along}): "
+            "its Gamma-point matrices fold the leads onto the device. Transport needs per-image matrices (not "
+            "available yet) or explicit lead blocks; or use a structure with pbc False along the axis"
+        )
+    h = check_symmetric(data.H, source, "H")
+    s = check_symmetric(data.S, source, "S")
+    tab = data.orbitals()
+    dev = layered_device(h, s, np.asarray(data.positions)[:, ax], tab.atom, thickness=thickness, source=source)
+    if wide_band is not None:
+        return TransportSetup(dev, None, None, ax, float(wide_band))
+    left, right = leads if leads is not None else leads_from_device(dev, source)
+    for side, lead, n in (("left", left, dev.layer_sizes[0]), ("right", right, dev.layer_sizes[-1])):
+        if lead.n != n:
+            raise TransportError(
+                f"{source}: {side} lead has {lead.n} orbitals per cell but the device's end layer has {n}"
+            )
+    return TransportSetup(dev, left, right, ax)
+
+
+@dataclass(frozen=True)
+class TransportResult:
+    """T(E) and I(V) of one device, with the same at 10 eta and on the grid with half the energy step."""
+
+    energies: np.ndarray  # (nE,) Hartree
+    transmission: np.ndarray  # (nE,)
+    biases: np.ndarray  # (nV,) V
+    current: np.ndarray  # (nV,) A
+    eta: float  # Hartree
+    mu: float  # Hartree
+    temperature: float  # K
+    convergence: dict = field(default_factory=dict)
+
+
+def _rel_change(a: np.ndarray, b: np.ndarray) -> float:
+    scale = np.max(np.abs(b)) if b.size else 0.0
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
+
+
+def run_transport(
+    setup: TransportSetup,
+    energies,
+    *,
+    eta: float,
+    biases=(),
+    mu: float | None = None,
+    temperature: float = 300.0,
+    convergence: bool = True,
+    **kw,
+) -> TransportResult:
+    """T(E) on ``energies`` (Hartree), I at ``biases`` (V) around ``mu`` (default: the grid's centre).
+
+    With ``convergence`` the same quantities are recomputed at 10 eta and on the grid with every interval
+    halved (new midpoints only); ``convergence`` then holds the largest changes: ``current_rel_change_half_step``,
+    ``current_rel_change_eta_x10`` (max |dI| / max |I|) and ``transmission_max_change_*``.
+    """
+    e = np.asarray(energies, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0):
+        raise TransportError("energies must be an ascending grid of at least 2 points (Hartree)")
+    mu = float(0.5 * (e[0] + e[-1])) if mu is None else float(mu)
+    biases = np.atleast_1d(np.asarray(biases, dtype=np.float64))
+
+    def run(grid, eta_):
+        t = transmission(setup.device, grid, eta_, setup.left, setup.right, wide_band=setup.wide_band, **kw)
+        return t.transmission
+
+    t = run(e, eta)
+    cur = landauer_current(e, t, biases, mu=mu, temperature=temperature) if biases.size else np.zeros(0)
+    conv: dict = {}
+    if convergence:
+        mid = 0.5 * (e[1:] + e[:-1])
+        t_mid = run(mid, eta)
+        fine = np.empty(2 * e.size - 1)
+        fine[0::2], fine[1::2] = e, mid
+        t_fine = np.empty_like(fine)
+        t_fine[0::2], t_fine[1::2] = t, t_mid
+        t_eta = run(e, 10.0 * eta)
+        conv["energy_step_Ha"] = float(np.max(np.diff(e)))
+        conv["transmission_max_change_half_step"] = float(np.max(np.abs(np.interp(mid, e, t) - t_mid)))
+        conv["transmission_max_change_eta_x10"] = float(np.max(np.abs(t_eta - t)))
+        if biases.size:
+            c_fine = landauer_current(fine, t_fine, biases, mu=mu, temperature=temperature)
+            c_eta = landauer_current(e, t_eta, biases, mu=mu, temperature=temperature)
+            conv["current_rel_change_half_step"] = _rel_change(cur, c_fine)
+            conv["current_rel_change_eta_x10"] = _rel_change(cur, c_eta)
+    return TransportResult(e, t, biases, cur, float(eta), mu, float(temperature), conv)
