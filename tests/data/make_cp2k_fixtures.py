@@ -11,6 +11,9 @@ files CP2K wrote, and cp2k.out (its MO eigenvalues are the reference). Cases:
   shell) and SZV on O, unrotated and rigidly rotated (cell and positions), binary upper-triangular CSR with
   CP2K's default file naming. Tight screening (EPS_DEFAULT 1e-12, EPS_PPL 1e-10, EPS_PPNL 1e-14) so that the
   rotated run reproduces the unrotated one to ~1e-9 Ha.
+- ``si_szv`` / ``si_dzvp``: an 8-atom diamond Si cell (slightly rattled), SZV-MOLOPT-SR-GTH (s, p; text CSR)
+  and DZVP-MOLOPT-SR-GTH (s, s, p, p, d; binary upper-triangular CSR): the overlap references for s, p and d
+  shells in a cell much smaller than the overlap range (tests/test_overlap.py).
 Runtime: a few minutes on 2 cores.
 """
 
@@ -58,6 +61,26 @@ def monoclinic_hfo2():
     )
     atoms.rattle(stdev=0.02, seed=3)
     return atoms
+
+
+def diamond_si():
+    """8-atom conventional diamond Si cell (a = 5.431 A), rattled (seeded) so that no block is symmetric by accident."""
+    from ase.build import bulk
+
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+    atoms.rattle(stdev=0.03, seed=5)
+    return atoms
+
+
+def si_settings(basis: str) -> CP2KSettings:
+    return CP2KSettings(
+        kinds={"Si": KindSettings("Si", basis, "GTH-PBE-q4")},
+        cutoff_ry=200.0,
+        rel_cutoff_ry=30.0,
+        smearing_temperature_k=300.0,
+        added_mos=20,
+        eps_scf=1e-8,
+    )
 
 
 def settings(hf_basis: str, csr_extra: dict | None = None) -> CP2KSettings:
@@ -110,6 +133,8 @@ def main() -> None:
         "hfo2_szv": (base, settings("SZV-MOLOPT-SR-GTH"), False),
         "hfo2_dzvp_rot0": (base, settings("DZVP-MOLOPT-SR-GTH"), True),
         "hfo2_dzvp_rot1": (rot, settings("DZVP-MOLOPT-SR-GTH"), True),
+        "si_szv": (diamond_si(), si_settings("SZV-MOLOPT-SR-GTH"), False),
+        "si_dzvp": (diamond_si(), si_settings("DZVP-MOLOPT-SR-GTH"), True),
     }
     for name, (atoms, st, binary) in cases.items():
         if args.only and name not in args.only:

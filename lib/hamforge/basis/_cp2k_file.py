@@ -11,8 +11,9 @@ CP2K's basis-file format (the "old" format used by BASIS_MOLOPT and friends)::
 
 Inside an atom CP2K orders its contracted functions set by set, inside a set by angular momentum
 l = lmin..lmax, and for each l by shell; every shell contributes 2l+1 real spherical functions
-ordered m = -l..l. Only the shell angular momenta matter for matrix bookkeeping; exponents and
-coefficients are read to check the block is well formed.
+ordered m = -l..l. The shell angular momenta are all that matrix bookkeeping needs
+(:func:`read_cp2k_basis`); the exponents and contraction coefficients (:func:`read_cp2k_gaussians`) are what
+the overlap integrals need. One parser serves both.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
+from hamforge.basis._gaussians import GaussianBasis, ShellGroup
 from hamforge.basis._types import BasisError, ElementBasis
 
-__all__ = ["read_cp2k_basis", "resolve_cp2k_data_file", "cp2k_data_dirs"]
+__all__ = ["read_cp2k_basis", "read_cp2k_gaussians", "resolve_cp2k_data_file", "cp2k_data_dirs"]
 
 
 def cp2k_data_dirs() -> list[Path]:
@@ -68,23 +72,35 @@ def read_cp2k_basis(path: str | os.PathLike, element: str, name: str) -> Element
     Element symbols match case-insensitively; ``name`` matches any alias on the header line.
     Raises :class:`BasisError` naming the file (and line) when the set is missing or malformed.
     """
+    return read_cp2k_gaussians(path, element, name).element_basis
+
+
+def read_cp2k_gaussians(path: str | os.PathLike, element: str, name: str) -> GaussianBasis:
+    """Exponents and contraction coefficients of basis set ``name`` for ``element`` (CP2K shell order).
+
+    Same lookup and errors as :func:`read_cp2k_basis`; exponents are in bohr^-2 and coefficients refer
+    to normalized primitives, exactly as written in the file.
+    """
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise BasisError(f"cannot read CP2K basis file {path}: {exc}") from exc
     element_l = element.lower()
-    i = 0
-    n = len(lines)
-    while i < n:
-        tok = _tokens_without_comment(lines[i])
-        if len(tok) >= 2 and tok[0].lower() == element_l and name in tok[1:]:
-            return _parse_set_block(lines, i, path, element, name)
-        i += 1
+    elements_seen = False
+    for i, line in enumerate(lines):
+        tok = _tokens_without_comment(line)
+        if len(tok) >= 2 and tok[0].lower() == element_l:
+            elements_seen = True
+            if name in tok[1:]:
+                return _parse_set_block(lines, i, path, element, name)
+    if not elements_seen:
+        raise BasisError(f"{path}: no basis set {name!r} for element {element!r} (the file has no set for "
+                         f"{element!r} at all)")
     raise BasisError(f"{path}: no basis set {name!r} for element {element!r}")
 
 
-def _parse_set_block(lines: list[str], header: int, path: Path, element: str, name: str) -> ElementBasis:
+def _parse_set_block(lines: list[str], header: int, path: Path, element: str, name: str) -> GaussianBasis:
     def data_line(k: int) -> tuple[int, list[str]]:
         # next non-empty, non-comment line at or after k
         while k < len(lines):
@@ -100,11 +116,17 @@ def _parse_set_block(lines: list[str], header: int, path: Path, element: str, na
         except ValueError:
             raise BasisError(f"{path}:{k + 1}: expected an integer {what}, got {tok!r}") from None
 
+    def as_floats(tok: list[str], k: int) -> list[float]:
+        try:
+            return [float(t.replace("D", "E").replace("d", "e")) for t in tok]
+        except ValueError:
+            raise BasisError(f"{path}:{k + 1}: expected numbers, got {' '.join(tok)!r}") from None
+
     k, tok = data_line(header + 1)
     nset = as_int(tok[0], k, "number of sets")
     if nset < 1:
         raise BasisError(f"{path}:{k + 1}: basis {element} {name} has {nset} sets")
-    shells: list[int] = []
+    groups: list[ShellGroup] = []
     k += 1
     for _ in range(nset):
         k, tok = data_line(k)
@@ -113,19 +135,33 @@ def _parse_set_block(lines: list[str], header: int, path: Path, element: str, na
         lmin, lmax, nexp = (as_int(t, k, w) for t, w in zip(tok[1:4], ("lmin", "lmax", "nexp")))
         if lmin < 0 or lmax < lmin:
             raise BasisError(f"{path}:{k + 1}: invalid lmin={lmin}, lmax={lmax}")
-        counts = [as_int(t, k, "shell count") for t in tok[4:]]
-        if len(counts) != lmax - lmin + 1:
+        if nexp < 1:
+            raise BasisError(f"{path}:{k + 1}: a set needs at least one exponent, got nexp={nexp}")
+        # Shell counts follow; some files append orbital labels such as '6s 7s 6p' after them.
+        counts_tok = tok[4:]
+        while counts_tok and not counts_tok[-1].lstrip("+-").isdigit():
+            counts_tok = counts_tok[:-1]
+        counts = [as_int(t, k, "shell count") for t in counts_tok]
+        if len(counts) != lmax - lmin + 1 or any(c < 0 for c in counts):
             raise BasisError(
-                f"{path}:{k + 1}: set header lists {len(counts)} shell counts for l = {lmin}..{lmax}"
+                f"{path}:{k + 1}: set header lists shell counts {counts} for l = {lmin}..{lmax}"
             )
         ncoef = sum(counts)
-        for l, c in zip(range(lmin, lmax + 1), counts):
-            shells += [l] * c
+        rows = []
         for _e in range(nexp):
             k, tok = data_line(k + 1)
             if len(tok) != 1 + ncoef:
                 raise BasisError(
                     f"{path}:{k + 1}: expected exponent + {ncoef} coefficients, got {len(tok)} numbers"
                 )
+            rows.append(as_floats(tok, k))
+        table = np.array(rows, dtype=np.float64)  # (nexp, 1 + ncoef)
+        if np.any(table[:, 0] <= 0):
+            raise BasisError(f"{path}:{k + 1}: basis {element} {name}: exponents must be > 0")
+        col = 1
+        for l, c in zip(range(lmin, lmax + 1), counts):
+            if c:
+                groups.append(ShellGroup(l=l, exponents=table[:, 0].copy(), coefficients=table[:, col:col + c].copy()))
+            col += c
         k += 1
-    return ElementBasis(element=element, name=name, shells=tuple(shells))
+    return GaussianBasis(element=element, name=name, groups=tuple(groups), source=str(path))
