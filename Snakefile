@@ -17,6 +17,11 @@ include: "workflow/rules/decorrelate.smk"
 include: "workflow/rules/dft.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/partition.smk"
+include: "workflow/rules/release.smk"
+
+
+localrules:
+    all,
 
 
 rule all:
