@@ -18,6 +18,11 @@ include: "workflow/rules/dft.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/release.smk"
+
+
+localrules:
+    all,
 
 
 rule all:

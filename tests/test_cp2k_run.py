@@ -58,6 +58,10 @@ def test_launcher_template():
     assert launcher_command("", 1) == []
     with pytest.raises(DFTError, match="only \\{tasks\\}"):
         launcher_command("mpirun -np {ntasks}", 2)
+    # hybrid MPI x OpenMP: the SLURM profile's "srun -c {threads}" gets the threads per task from config
+    assert launcher_command("srun -n {tasks} -c {threads}", 4, 2) == ["srun", "-n", "4", "-c", "2"]
+    with pytest.raises(DFTError, match="threads=0"):
+        launcher_command("srun", 2, 0)
 
 
 def _write_input(tmp_path, settings, atoms=None):

@@ -59,6 +59,12 @@ def all_quench_indices(wildcards=None):
     ]
 
 
+def material_quench_indices(wildcards):
+    """The per-quench indices of one material: they depend on every matrix, targets and partition file."""
+    nq = config["materials"][wildcards.material]["md"]["quenches"]
+    return [f"{RESULTS}/{wildcards.material}/index/q{q}.json" for q in range(nq)]
+
+
 def snapshot_file(wildcards):
     q, f = wildcards.structure[1:].split("_f")
     snap_dir = checkpoints.decorrelate.get(material=wildcards.material, quench=q).output.snapshots
@@ -80,3 +86,19 @@ def all_evaluations(wildcards=None):
         for m in config["materials"]
         for s in test_structures(m)
     ]
+
+
+def gpu_resources(rule_name):
+    """GPU request of a rule from config['resources'][rule_name] (gpus, gpu_model, cpus_per_gpu).
+
+    Use as ``resources: mem_mb=..., runtime=..., **gpu_resources("train")``. The SLURM plugin turns ``gpu`` into
+    ``sbatch --gpus=N`` (``--gpus=<model>:N`` with ``gpu_model``) and ``cpus_per_gpu`` into ``--cpus-per-gpu``;
+    with gpus 0 nothing is requested and the rule runs on CPUs (``threads``).
+    """
+    r = config["resources"][rule_name]
+    if not r["gpus"]:
+        return {}
+    out = {"gpu": r["gpus"], "cpus_per_gpu": r["cpus_per_gpu"]}
+    if r.get("gpu_model"):
+        out["gpu_model"] = r["gpu_model"]
+    return out

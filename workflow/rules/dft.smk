@@ -1,5 +1,9 @@
 # Stage 3: CP2K single points writing the Kohn-Sham and overlap matrices, parsed into matrix files.
 
+# writing a CP2K input takes about a second: never worth a cluster job
+localrules:
+    cp2k_input,
+
 
 rule cp2k_input:
     input:
@@ -33,13 +37,13 @@ rule cp2k:
         f"{RESULTS}/benchmarks/{{material}}/cp2k/{{structure}}.tsv"
     params:
         executable=res("cp2k", "executable"),
-        launcher=lambda wc: res("cp2k", "launcher"),
-        mpi_tasks=res("cp2k", "mpi_tasks"),
-        omp_threads=res("cp2k", "threads"),
     threads: cp2k_cores()
     resources:
         mem_mb=res("cp2k", "mem_mb"),
         runtime=res("cp2k", "runtime_min"),
+        # MPI rule: the launcher template (config resources.cp2k.launcher; the SLURM profile sets "srun ...")
+        # and the task/thread counts come from config only; the script fills {tasks} and {threads}.
+        mpi=res("cp2k", "launcher"),
         tasks=res("cp2k", "mpi_tasks"),
         cpus_per_task=res("cp2k", "threads"),
     conda:

@@ -13,12 +13,14 @@ rule melt_quench:
     params:
         elements=lambda wc: config["materials"][wc.material]["elements"],
         md=lambda wc: config["materials"][wc.material]["md"],
-        launcher=lambda wc: res("melt_quench", "launcher"),
-        mpi_tasks=res("melt_quench", "mpi_tasks"),
     threads: res("melt_quench", "threads") * res("melt_quench", "mpi_tasks")
     resources:
         mem_mb=res("melt_quench", "mem_mb"),
         runtime=res("melt_quench", "runtime_min"),
+        # MPI rule when the launcher is set ("" = serial LAMMPS, one task); counts come from config only
+        mpi=res("melt_quench", "launcher"),
+        tasks=res("melt_quench", "mpi_tasks"),
+        cpus_per_task=res("melt_quench", "threads"),
     conda:
         "../envs/md.yaml"
     script:

@@ -12,8 +12,8 @@ configure_logging(sm.log[0])
 summary = run_cp2k(
     sm.input.inp,
     executable=sm.params.executable,
-    launcher=sm.params.launcher,
-    tasks=sm.params.mpi_tasks,
-    threads=sm.params.omp_threads,
+    launcher=sm.resources.mpi,
+    tasks=sm.resources.tasks,
+    threads=sm.resources.cpus_per_task,
 )
 write_text_atomic(sm.output.summary, json.dumps(dataclasses.asdict(summary), indent=2) + "\n")

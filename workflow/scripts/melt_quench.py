@@ -16,8 +16,8 @@ summary = run_melt_quench(
     trajectory=sm.output.trajectory,
     thermo_csv=sm.output.thermo,
     quench=int(sm.wildcards.quench),
-    launcher=sm.params.launcher,
-    tasks=sm.params.mpi_tasks,
-    threads=max(1, sm.threads // sm.params.mpi_tasks),
+    launcher=sm.resources.mpi,
+    tasks=sm.resources.tasks,
+    threads=sm.resources.cpus_per_task,
 )
 write_text_atomic(sm.output.summary, json.dumps(summary, indent=2) + "\n")

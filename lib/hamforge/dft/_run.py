@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from hamforge._launcher import launcher_command as _launcher_command
 from hamforge.dft._csr import assemble_symmetric
 from hamforge.dft._output import SCFSummary, read_scf_summary
 from hamforge.dft._read_input import locate_csr_file, read_cp2k_input
@@ -25,17 +25,13 @@ logger = logging.getLogger(__name__)
 OUTPUT_NAME = "cp2k.out"
 
 
-def launcher_command(launcher: str, tasks: int) -> list[str]:
+def launcher_command(launcher: str, tasks: int, threads: int = 1) -> list[str]:
     """Split a launcher template such as ``"/usr/bin/mpirun --allow-run-as-root -np {tasks}"`` or ``"srun"``.
 
-    An empty template runs CP2K directly (threads only). ``{tasks}`` is replaced by the MPI task count.
+    An empty template runs CP2K directly (threads only). ``{tasks}`` is replaced by the MPI task count and
+    ``{threads}`` by the OpenMP threads per task (see :mod:`hamforge._launcher`).
     """
-    if tasks < 1:
-        raise DFTError(f"mpi tasks must be >= 1, got {tasks}")
-    try:
-        return shlex.split(launcher.format(tasks=tasks))
-    except (KeyError, IndexError, ValueError) as exc:
-        raise DFTError(f"launcher template {launcher!r} is invalid ({exc}); only {{tasks}} may be used") from exc
+    return _launcher_command(launcher, tasks, threads, error=DFTError)
 
 
 def run_cp2k(
@@ -57,7 +53,7 @@ def run_cp2k(
     work = input_file.parent
     for stale in [work / OUTPUT_NAME, *work.glob("*.csr")]:
         stale.unlink(missing_ok=True)
-    cmd = launcher_command(launcher, tasks) + [executable, "-i", input_file.name, "-o", OUTPUT_NAME]
+    cmd = launcher_command(launcher, tasks, threads) + [executable, "-i", input_file.name, "-o", OUTPUT_NAME]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     logger.info("running %s in %s", " ".join(cmd), work)
     t0 = time.perf_counter()

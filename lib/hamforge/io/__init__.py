@@ -1,4 +1,5 @@
-"""hamforge.io: every file format (matrix, targets, partition), one writer and one reader each, atomic writes.
+"""hamforge.io: every file format (matrix, targets, partition), one writer and one reader each, atomic writes,
+and dataset releases (manifest, verify).
 
 Every reader opens its file with the one HDF5 opener, checks ``format`` and ``version`` and raises the
 format's own error class (all subclasses of :class:`FileFormatError`, a ValueError) naming the file and the
@@ -6,6 +7,7 @@ field. Layouts and versions: ``docs/data-formats.md``.
 """
 
 from hamforge.io._atomic import atomic_path, write_text_atomic
+from hamforge.io._cli import add_release_parsers
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._matrices import MATRIX_FORMAT, MATRIX_VERSION, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
 from hamforge.io._partitions import (
@@ -18,6 +20,15 @@ from hamforge.io._partitions import (
     graph_digest,
     read_partitions,
     write_partitions,
+)
+from hamforge.io._release import (
+    RELEASE_FORMAT,
+    ReleaseCheck,
+    ReleaseError,
+    file_sha256,
+    make_release,
+    release_settings,
+    verify_release,
 )
 from hamforge.io._structure import Structure, StructureFileError, read_structure
 from hamforge.io._targets import (
@@ -42,6 +53,9 @@ __all__ = [
     "PARTITION_VERSION",
     "PartitionFile",
     "PartitionFileError",
+    "RELEASE_FORMAT",
+    "ReleaseCheck",
+    "ReleaseError",
     "Structure",
     "StructureFileError",
     "TARGETS_FORMAT",
@@ -49,7 +63,12 @@ __all__ = [
     "Targets",
     "TargetsFileError",
     "StructureGraph",
+    "add_release_parsers",
     "atomic_path",
+    "file_sha256",
+    "make_release",
+    "release_settings",
+    "verify_release",
     "check_assignment",
     "graph_digest",
     "open_h5",

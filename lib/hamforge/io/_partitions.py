@@ -162,7 +162,10 @@ def write_partitions(path: str | os.PathLike, nl: NeighborList, assignment, part
             f.attrs["n_atoms"] = nl.n_atoms
             f.attrs["n_edges"] = nl.n_edges
             f.attrs["graph_digest"] = graph_digest(nl)
-            f.attrs["metrics"] = json.dumps(_jsonable(dict(metrics_summary)), sort_keys=True)
+            # wall-clock timings (partition_time_s, augment_time_s) are logged, not stored: the same inputs
+            # must give a byte-identical file (release checksums)
+            stored = {k: v for k, v in dict(metrics_summary).items() if not k.endswith("_time_s")}
+            f.attrs["metrics"] = json.dumps(_jsonable(stored), sort_keys=True)
             f.attrs["options"] = json.dumps(_jsonable(dict(options or {})), sort_keys=True)
             f.attrs["provenance"] = json.dumps(_jsonable({"program": "hamforge", **dict(provenance or {})}),
                                                sort_keys=True)

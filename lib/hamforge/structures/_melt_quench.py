@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hamforge._launcher import launcher_command
 from hamforge.io import atomic_path
 
 __all__ = [
@@ -277,7 +277,7 @@ def run_melt_quench(
     (work / "in.lammps").write_text(lammps_input(settings, "initial.data", "traj.dump", seed))
     for stale in ("traj.dump", "log.lammps"):
         (work / stale).unlink(missing_ok=True)
-    cmd = shlex.split(launcher.format(tasks=tasks)) if launcher else []
+    cmd = launcher_command(launcher, tasks, threads, error=MDError)
     cmd += [lammps_executable(), "-in", "in.lammps", "-log", "log.lammps", "-screen", "none"]
     if threads > 1:
         cmd += ["-sf", "omp", "-pk", "omp", str(threads)]

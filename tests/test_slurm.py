@@ -1,0 +1,117 @@
+"""The smoke workflow through a real SLURM with `snakemake --profile slurm`, and a failing job's report and log.
+
+Needs a running SLURM: `sudo bash .ci/slurm-up.sh` starts a one-node one (CI's .ci/run does, and stops it
+with .ci/slurm-down.sh). Without it these tests fail with that instruction; they never skip.
+Slow: ~5 min on 2 cores (SLURM status polling, every job is a batch job).
+"""
+
+import getpass
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hamforge.io import read_matrix_file
+
+ROOT = Path(__file__).resolve().parents[1]
+HOWTO = "start one with `sudo bash .ci/slurm-up.sh` (stop it with `sudo bash .ci/slurm-down.sh`), see docs/slurm.md"
+
+
+def _slurm_partition() -> str:
+    """The default partition of a running SLURM whose nodes accept jobs; fails the test otherwise."""
+    if shutil.which("sinfo") is None:
+        pytest.fail(f"SLURM is not installed (no sinfo): {HOWTO}")
+    res = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30, check=False)
+    rows = [line.split() for line in res.stdout.splitlines() if line.strip()]
+    usable = [p for p, state in rows if state.rstrip("*~#") in ("idle", "mixed", "allocated")]
+    if res.returncode != 0 or not usable:
+        pytest.fail(f"SLURM is not running or has no usable node (sinfo: {res.stdout or res.stderr!r}): {HOWTO}")
+    default = [p for p in usable if p.endswith("*")]
+    return (default or usable)[0].rstrip("*")
+
+
+def _copy_workflow(dst: Path) -> Path:
+    # symlinks=True keeps ./slurm -> profiles/slurm a link, as in a checkout
+    shutil.copytree(
+        ROOT,
+        dst,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks", "docs"),
+    )
+    return dst
+
+
+def _snakemake(work: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        HAMFORGE_SLURM_ACCOUNT=os.environ.get("HAMFORGE_SLURM_ACCOUNT", getpass.getuser()),
+        HAMFORGE_SLURM_PARTITION=os.environ.get("HAMFORGE_SLURM_PARTITION", _slurm_partition()),
+        # the batch jobs start python/snakemake/lmp from this venv (sbatch --export=ALL)
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    exe = Path(sys.executable).parent / "snakemake"
+    # exactly the README's command; only the first status check comes sooner than the profile's 40 s
+    # (MinJobAge 300 s of .ci/slurm-up.sh stays above 3x this, so squeue remains the status command)
+    cmd = [str(exe), "--profile", "slurm", "--slurm-init-seconds-before-status-checks", "10", *args]
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture()
+def work(tmp_path):
+    """A fresh copy of the workflow per test: its own .snakemake/ (SLURM logs, locks)."""
+    _slurm_partition()
+    return _copy_workflow(tmp_path / "wf")
+
+
+@pytest.mark.slow
+def test_smoke_workflow_runs_through_slurm(work, tmp_path_factory):
+    results = tmp_path_factory.mktemp("slurm-results")
+    res = _snakemake(work, "--configfile", "config/smoke.yaml", "--config", f"results={results}", timeout=1500)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-6000:]
+    assert "submitted with SLURM jobid" in out  # really went through sbatch, not local execution
+    mat = results / "a-Si"
+    assert sorted(p.name for p in (mat / "index").glob("q*.json")) == ["q0.json", "q1.json"]
+    h5s = sorted((mat / "dft").glob("q*_f*.h5"))
+    assert len(h5s) == 2
+    for h5 in h5s:
+        data = read_matrix_file(h5)
+        assert data.n_atoms == 64 and data.provenance["scf_converged"]
+        # CP2K's two MPI ranks were started by the profile's launcher inside the allocation
+        log = (results / "logs" / "a-Si" / "cp2k" / f"{h5.stem}.log").read_text()
+        assert "running srun --cpus-per-task=1 cp2k.psmp" in log
+    assert len(list((mat / "partitions").glob("q*_f*.h5"))) == 2
+    # one SLURM log per cluster job (cp2k_input, index and all ran locally: localrules)
+    slurm_logs = work / ".snakemake" / "slurm_logs"
+    ran = {p.name for p in slurm_logs.iterdir()}
+    assert {"rule_melt_quench", "rule_decorrelate", "rule_cp2k", "rule_parse_cp2k", "rule_targets"} <= ran
+    assert not ran & {"rule_cp2k_input", "rule_index", "rule_all"}
+
+
+@pytest.mark.slow
+def test_failing_job_is_reported_and_keeps_its_log(work, tmp_path_factory):
+    results = tmp_path_factory.mktemp("slurm-fail")
+    cfg = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    mat = cfg["materials"]["a-Si"]
+    mat["md"]["potential"]["file"] = "Nonexistent.sw"  # the bad setting: LAMMPS cannot open the potential
+    mat["md"]["quenches"], mat["test_quench"] = 1, 0  # one melt-quench job
+    cfg["results"] = str(results)
+    bad = work / "config" / "bad-potential.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    res = _snakemake(work, "--configfile", str(bad), timeout=900)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-4000:]
+    log = results / "logs" / "a-Si" / "melt_quench" / "q0.log"
+    assert "Error in rule melt_quench" in out and str(log.relative_to(results)) in out
+    assert "failed, SLURM status is: 'FAILED'" in out
+    assert log.is_file()  # the rule's log is kept
+    # the job's SLURM log is kept too (the plugin deletes only successful ones), is named in the report and
+    # holds the reason: the script's exception naming the bad setting
+    kept = list((work / ".snakemake" / "slurm_logs" / "rule_melt_quench").rglob("*.log"))
+    assert len(kept) == 1, kept
+    assert str(kept[0]) in out
+    assert "potential file 'Nonexistent.sw' not found" in kept[0].read_text()
+    assert not (results / "a-Si" / "md" / "q0" / "trajectory.extxyz").exists()
