@@ -14,10 +14,10 @@ import ase.io
 import pytest
 from hamforge.config import config_hash, load_config
 from hamforge.dft import parse_cp2k_run
-from hamforge.graph import make_targets_file
+from hamforge._cli_release import add_release_parsers
+from hamforge.stages import make_targets_file
 from hamforge.io import (
     ReleaseError,
-    add_release_parsers,
     file_sha256,
     make_release,
     read_matrix_file,

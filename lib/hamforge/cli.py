@@ -194,7 +194,20 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser, _add_train, _add_evaluate]
+def _add_validate(sub) -> None:
+    from hamforge.validate import add_validate_parsers
+
+    add_validate_parsers(sub)
+
+
+def _add_release(sub) -> None:
+    from hamforge._cli_release import add_release_parsers
+
+    add_release_parsers(sub)
+
+
+_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser, _add_train, _add_evaluate,
+                                _add_validate, _add_release]
 
 
 def build_parser() -> argparse.ArgumentParser:

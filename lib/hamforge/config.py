@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from hamforge._hashing import config_hash
+
 __all__ = ["ConfigError", "config_hash", "default_schema_path", "load_config", "validate_config"]
 
 
@@ -122,11 +124,3 @@ def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return validate_config(raw, schema, source=str(path))
-
-
-def config_hash(obj: Any) -> str:
-    """Short stable hash (sha256 of canonical JSON) of a config subtree, recorded as provenance."""
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

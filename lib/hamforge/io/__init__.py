@@ -7,7 +7,6 @@ field. Layouts and versions: ``docs/data-formats.md``.
 """
 
 from hamforge.io._atomic import atomic_path, write_text_atomic
-from hamforge.io._cli import add_release_parsers
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._matrices import MATRIX_FORMAT, MATRIX_VERSION, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
 from hamforge.io._partitions import (
@@ -63,7 +62,6 @@ __all__ = [
     "Targets",
     "TargetsFileError",
     "StructureGraph",
-    "add_release_parsers",
     "atomic_path",
     "file_sha256",
     "make_release",

@@ -186,7 +186,7 @@ def make_release(
     import yaml
 
     from hamforge import __version__
-    from hamforge.config import config_hash
+    from hamforge._hashing import config_hash
     from hamforge.io._datacard import render_data_card, software_versions
 
     material_dir = Path(material_dir)
