@@ -4,7 +4,7 @@ Convention (single source, see docs/conventions.md): atoms in input order, shell
 real spherical harmonics m = -l..l inside a shell (CP2K's order, p = (p_y, p_z, p_x)).
 """
 
-from hamforge.basis._cp2k_file import cp2k_data_dirs, read_cp2k_basis, resolve_cp2k_data_file
+from hamforge.basis._cp2k_file import cp2k_data_dirs, cp2k_data_names, read_cp2k_basis, resolve_cp2k_data_file
 from hamforge.basis._layout import TargetLayout, build_layout
 from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, orbital_table
 
@@ -15,6 +15,7 @@ __all__ = [
     "TargetLayout",
     "build_layout",
     "cp2k_data_dirs",
+    "cp2k_data_names",
     "orbital_table",
     "read_cp2k_basis",
     "resolve_cp2k_data_file",

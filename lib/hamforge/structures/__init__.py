@@ -36,6 +36,7 @@ from hamforge.structures._melt_quench import (  # noqa: E402
     lammps_potential_dir,
     quench_seed,
     read_thermo_log,
+    resolve_potential,
     run_melt_quench,
 )
 
@@ -49,5 +50,6 @@ __all__ += [
     "lammps_potential_dir",
     "quench_seed",
     "read_thermo_log",
+    "resolve_potential",
     "run_melt_quench",
 ]
