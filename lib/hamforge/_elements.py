@@ -15,9 +15,7 @@ def chemical_symbol(name: str) -> str:
     """The element symbol ``name`` spells (``"si"``, ``"SI"`` -> ``"Si"``); ValueError if it is none."""
     from ase.data import atomic_numbers, chemical_symbols
 
-    if not isinstance(name, str):
-        raise ValueError(f"{name!r} is not a chemical element symbol")
-    cand = name.strip().capitalize()
+    cand = str(name).strip().capitalize()
     if cand in atomic_numbers and atomic_numbers[cand] > 0 and chemical_symbols[atomic_numbers[cand]] == cand:
         return cand
     raise ValueError(f"{name!r} is not a chemical element symbol")

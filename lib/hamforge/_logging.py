@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["configure_logging", "log_failure"]
 

@@ -20,10 +20,11 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence
+from typing import IO
 
-__all__ = ["Terminated", "terminate_as_exception", "session_members", "run_process_group"]
+__all__ = ["Terminated", "run_process_group", "session_members", "terminate_as_exception"]
 
 
 class Terminated(SystemExit):
@@ -140,7 +141,11 @@ def run_process_group(
     """
     with terminate_as_exception():
         proc = subprocess.Popen(
-            list(cmd), cwd=cwd, env=None if env is None else dict(env), stdout=stdout, stderr=stderr,
+            list(cmd),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdout=stdout,
+            stderr=stderr,
             start_new_session=True,
         )
         try:

@@ -117,7 +117,7 @@ def _stage_frames(md: Mapping[str, Any]) -> tuple[int, int]:
     """(total MD steps, dumped frames that fall into sampled stages), as hamforge.structures assigns them."""
     import numpy as np
 
-    steps = [max(1, int(round(st["duration_ps"] * 1000.0 / md["timestep_fs"]))) for st in md["stages"]]
+    steps = [max(1, round(st["duration_ps"] * 1000.0 / md["timestep_fs"])) for st in md["stages"]]
     bounds = np.cumsum([0] + steps)
     dump_steps = np.arange(0, bounds[-1] + 1, md["dump_every"])
     stage_idx = np.clip(np.searchsorted(bounds, dump_steps, side="left") - 1, 0, len(steps) - 1)

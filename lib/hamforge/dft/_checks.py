@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from hamforge.dft._settings import DFTError
 
-__all__ = ["check_overlap", "check_hamiltonian", "check_structure", "MIN_ATOM_DISTANCE"]
+__all__ = ["MIN_ATOM_DISTANCE", "check_hamiltonian", "check_overlap", "check_structure"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,9 @@ def _smallest_eigenvalue(a: sp.csr_matrix) -> tuple[float, bool]:
         return float(np.linalg.eigvalsh(a.toarray())[0]), True
     v0 = np.random.default_rng(0).standard_normal(n)  # fixed start: the same answer on every run
     try:
-        val = eigsh(a, k=1, which="SA", tol=_EIG_TOL, ncv=min(n - 1, 40), maxiter=max(2000, n), v0=v0,
-                    return_eigenvectors=False)
+        val = eigsh(
+            a, k=1, which="SA", tol=_EIG_TOL, ncv=min(n - 1, 40), maxiter=max(2000, n), v0=v0, return_eigenvectors=False
+        )
         return float(val[0]), True
     except ArpackNoConvergence as exc:
         vals = np.asarray(exc.eigenvalues, dtype=float)
@@ -78,10 +79,15 @@ def check_overlap(s: sp.spmatrix, path: str | Path) -> float:
             f"{lam:.3g}); were the KS and S files swapped, or is S damaged?"
         )
     if not converged:
-        logger.warning("%s: could not confirm that S is positive definite (Lanczos did not converge; "
-                       "smallest Ritz value %.3g)", path, lam)
+        logger.warning(
+            "%s: could not confirm that S is positive definite (Lanczos did not converge; smallest Ritz value %.3g)",
+            path,
+            lam,
+        )
     elif lam < _NEAR_SINGULAR:
-        logger.warning("%s: S is nearly singular (smallest scaled eigenvalue %.3g): linearly dependent basis", path, lam)
+        logger.warning(
+            "%s: S is nearly singular (smallest scaled eigenvalue %.3g): linearly dependent basis", path, lam
+        )
     return lam
 
 
@@ -112,8 +118,9 @@ def check_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, wh
         return
     from ase.neighborlist import primitive_neighbor_list
 
-    i, j, dist = primitive_neighbor_list("ijd", np.asarray(pbc, dtype=bool), cell, positions, MIN_ATOM_DISTANCE,
-                                         self_interaction=False)
+    i, j, dist = primitive_neighbor_list(
+        "ijd", np.asarray(pbc, dtype=bool), cell, positions, MIN_ATOM_DISTANCE, self_interaction=False
+    )
     if len(i):
         k = int(np.argmin(dist))
         a, b = sorted((int(i[k]), int(j[k])))

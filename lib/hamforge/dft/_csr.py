@@ -48,6 +48,20 @@ def where_in_file(path: Path, k: int) -> str:
     return f"element {k + 1}"  # pragma: no cover
 
 
+def _element_text(path: Path, k: int) -> str:
+    """Text of the k-th (0-based) stored element of a text CSR file (error path only)."""
+    if _is_binary(path):
+        return ""
+    seen = -1
+    with open(path, "rb") as fh:
+        for ln in fh:
+            if ln.strip():
+                seen += 1
+                if seen == k:
+                    return ln.decode(errors="replace").strip()
+    return ""  # pragma: no cover
+
+
 def _first_bad_text_line(path: Path) -> str:
     """'line N: <text>' of the first line that is not 'row col value' with a parsable value (error path only)."""
     with open(path, "rb") as fh:
@@ -127,9 +141,9 @@ def read_csr_triplets(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
 
         _check_text_ending(path)
         try:
-            # na_filter=False: a literal NaN stays NaN (reported below with its line), a missing field is an error
+            # a NaN or missing value becomes NaN here and is reported below with its line
             df = pd.read_csv(path, sep=r"\s+", header=None, names=["row", "col", "val"], engine="c",
-                             dtype={"row": np.int64, "col": np.int64, "val": np.float64}, na_filter=False)
+                             dtype={"row": np.int64, "col": np.int64, "val": np.float64})
         except (ValueError, pd.errors.ParserError) as exc:
             raise DFTError(
                 f"{path}: not a CP2K text CSR file of 'row col value' lines: {_first_bad_text_line(path)}"
@@ -144,9 +158,11 @@ def read_csr_triplets(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
     bad = ~np.isfinite(vals)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
+        where, text = where_in_file(path, k), _element_text(path, k)
+        what = f"value {text.split()[2]!r}" if len(text.split()) == 3 else f"incomplete line {text!r}"
         raise DFTError(
-            f"{path}: {where_in_file(path, k)}: value {vals[k]} at ({rows[k]}, {cols[k]}) is not finite "
-            f"({int(bad.sum())} non-finite value(s) in the file; CP2K diverged or the file is damaged)"
+            f"{path}: {where}: {what} at ({rows[k]}, {cols[k]}) is not finite "
+            f"({int(bad.sum())} such element(s) in the file; CP2K diverged, or the file is damaged)"
         )
     return rows - 1, cols - 1, vals
 

@@ -17,8 +17,8 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from hamforge._process import terminate_as_exception
 
@@ -55,10 +55,14 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
         st = None  # some parent is a file: reported below
     if st is not None and not stat.S_ISREG(st.st_mode):
         kind = (
-            "a directory" if stat.S_ISDIR(st.st_mode)
-            else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-            else "a socket" if stat.S_ISSOCK(st.st_mode)
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
             else "not a regular file"
         )
         raise OutputPathError(f"{path}: exists and is {kind}; refusing to replace it with an output file")
