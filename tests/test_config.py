@@ -93,3 +93,60 @@ def test_lint_is_clean():
     res = _snakemake("--lint")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Lints for" not in res.stdout + res.stderr
+
+
+def _si(c):
+    return c["materials"]["a-Si"]
+
+
+@pytest.mark.parametrize(
+    "mutate, key, cause",
+    [
+        (lambda c: _si(c)["dft"]["kinds"]["Si"].update(basis_set="SZV-MOLOPT-SR-GTX"),
+         "materials.a-Si.dft.kinds.Si.basis_set", "did you mean SZV-MOLOPT-SR-GTH"),
+        (lambda c: _si(c)["dft"]["kinds"]["Si"].update(potential="GTH-PBE-q5"),
+         "materials.a-Si.dft.kinds.Si.potential", "not found in"),
+        (lambda c: _si(c)["dft"].update(basis_file="BASIS_MOLOPTX"), "materials.a-Si.dft.basis_file", "not found"),
+        (lambda c: _si(c).update(elements=["Xx"]), "materials.a-Si.elements[0]", "'Xx' is not a chemical element"),
+        (lambda c: _si(c)["dft"]["kinds"]["Si"].update(element="Sx"), "materials.a-Si.dft.kinds.Si.element", "'Sx'"),
+        (lambda c: _si(c)["dft"].update(kinds={"Xx": {"basis_set": "SZV-MOLOPT-SR-GTH", "potential": "GTH-PBE-q4"}}),
+         "materials.a-Si.dft.kinds.Xx", "needs 'element'"),
+        (lambda c: _si(c)["md"]["potential"].update(file="Si.swx"), "materials.a-Si.md.potential.file", "not found"),
+        (lambda c: _si(c)["md"]["initial"].update(crystal="diamant"), "materials.a-Si.md.initial.crystal", "diamant"),
+        (lambda c: _si(c)["md"].update(initial={"file": "no/such.extxyz"}), "materials.a-Si.md.initial.file", "such"),
+        (lambda c: c["resources"]["cp2k"].update(launcher="mpirun -np {ntasks}"), "resources.cp2k.launcher", "ntasks"),
+        (lambda c: c["resources"]["melt_quench"].update(launcher="srun -n {0}"), "resources.melt_quench.launcher", "{tasks}"),
+        (lambda c: _si(c)["md"].update(dump_every=10**6), "materials.a-Si.md.dump_every", "longer than the whole run"),
+        (lambda c: _si(c)["md"].update(dump_every=2000), "materials.a-Si.decorrelate.centre_frames", "dump only 15"),
+    ],
+)
+def test_config_errors_found_before_anything_runs(mutate, key, cause):
+    """Names that CP2K, LAMMPS or ASE would reject only after MD and decorrelation are checked up front."""
+    cfg = default()
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, source="my.yaml")
+    msg = str(err.value)
+    assert msg.startswith(f"my.yaml: {key}:") and cause in msg, msg
+
+
+def test_r_cut_without_edges_is_warned(caplog):
+    cfg = default()
+    _si(cfg)["targets"]["r_cut"] = 1.0  # Si-Si bonds are 2.35 Angstrom
+    with caplog.at_level("WARNING", logger="hamforge.config"):
+        validate_config(cfg, source="my.yaml")
+    assert "materials.a-Si.targets.r_cut: 1 Angstrom gives no edges" in caplog.text
+
+
+@pytest.mark.parametrize("dry", [True, False])
+def test_misspelled_basis_stops_snakemake_before_any_job(tmp_path, dry):
+    cfg = default()
+    _si(cfg)["dft"]["kinds"]["Si"]["basis_set"] = "SZV-MOLOPT-SR-GHT"
+    cfg["results"] = str(tmp_path / "results")
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    res = _snakemake(*(["-n"] if dry else []), "--cores", "1", "--configfile", str(bad))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "materials.a-Si.dft.kinds.Si.basis_set" in out and str(bad) in out, out
+    assert not (tmp_path / "results").exists()  # no job ran

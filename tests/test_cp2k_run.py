@@ -97,6 +97,36 @@ def test_unconverged_scf_fails_and_keeps_output(tmp_path):
     assert "kept there for inspection" in str(err.value)
     assert (tmp_path / "cp2k.out").is_file()
     assert (tmp_path / "KS.csr").is_file()
+    # its matrices are refused, unless accepted explicitly (and then recorded)
+    with pytest.raises(DFTError, match=r"cp2k\.out: reports 'SCF run NOT converged'"):
+        parse_cp2k_run(tmp_path)
+    data = parse_cp2k_run(tmp_path, allow_unconverged=True)
+    assert data.provenance["scf_converged"] is False and data.provenance["accepted_unconverged"] is True
+
+
+def test_cp2k_abort_message_reaches_the_error_and_the_log(tmp_path):
+    """A basis name CP2K does not know: the error (and the rule's log) quote CP2K's ABORT box, not MPI noise."""
+    import logging
+
+    from hamforge._logging import configure_logging, log_failure
+
+    bad = CP2KSettings(kinds={"Si": KindSettings("Si", "SZV-MOLOPT-SR-GTX", "GTH-PBE-q4")}, added_mos=4)
+    inp = _write_input(tmp_path, bad)
+    log_file = tmp_path / "rule.log"
+    log = configure_logging(log_file)
+    try:
+        with pytest.raises(DFTError) as err, log_failure(log):
+            run_cp2k(inp, launcher=LAUNCHER, tasks=2)
+    finally:
+        for h in list(log.handlers):
+            if getattr(h, "_hamforge", False):
+                log.removeHandler(h)
+                h.close()
+        log.setLevel(logging.NOTSET)
+    msg = str(err.value)
+    assert "CP2K aborted" in msg and "The requested basis set <SZV-MOLOPT-SR-GTX> for element <Si> was not found" in msg
+    assert "MPI_ABORT" not in msg
+    assert "The requested basis set <SZV-MOLOPT-SR-GTX>" in log_file.read_text()
 
 
 def test_missing_executable_is_a_clear_error(tmp_path):

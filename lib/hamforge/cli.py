@@ -38,16 +38,36 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def _cmd_parse_cp2k(args: argparse.Namespace) -> int:
-    from hamforge.dft import parse_cp2k_run
-    from hamforge.io import write_matrix_file
+    from pathlib import Path
 
-    data = parse_cp2k_run(args.run_dir, input_name=args.input, asymmetry_tol=args.asymmetry_tol)
+    from hamforge.dft import parse_cp2k_run
+    from hamforge.io import check_output_path, write_matrix_file
+
+    run_dir = Path(args.run_dir)
+    # refuse before the (slow) parse: an output that would replace an input, a directory, a device, ...
+    check_output_path(args.output, inputs=[p for p in run_dir.iterdir() if p.is_file()] if run_dir.is_dir() else [])
+    data = parse_cp2k_run(
+        run_dir, input_name=args.input, asymmetry_tol=args.asymmetry_tol, allow_unconverged=args.allow_unconverged
+    )
     write_matrix_file(args.output, data)
     logging.getLogger("hamforge").info(
         "wrote %s: %d atoms, %d orbitals, nnz(H) = %d, max |H - H^T| removed = %.3g Ha",
         args.output, data.n_atoms, data.H.shape[0], data.H.nnz, data.provenance.get("max_asymmetry_H", 0.0),
     )
     return 0
+
+
+def _tolerance(text: str) -> float:
+    """argparse type: a finite number >= 0 (NaN, inf and negative tolerances would accept anything or nothing)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
 
 
 def _add_parse_cp2k(sub) -> None:
@@ -62,9 +82,14 @@ def _add_parse_cp2k(sub) -> None:
     p.add_argument("--input", default=None, help="input file name inside RUN_DIR (default: the only *.inp)")
     p.add_argument(
         "--asymmetry-tol",
-        type=float,
+        type=_tolerance,
         default=1e-6,
         help="largest |A - A^T| (Hartree) accepted and removed by symmetrizing (default 1e-6)",
+    )
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="accept matrices of a run whose cp2k.out reports an unconverged SCF (recorded in the provenance)",
     )
     p.set_defaults(func=_cmd_parse_cp2k)
 

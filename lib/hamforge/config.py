@@ -81,6 +81,7 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         init = mat["md"]["initial"]
         if "file" not in init and not {"crystal", "a"} <= set(init):
             raise ConfigError(f"{source}: {base}.md.initial: give 'file', or 'crystal' and 'a' (and 'repeat')")
+        _check_elements(mat, base, source)
         kind_elements = {k.get("element", label) for label, k in mat["dft"]["kinds"].items() if not k.get("ghost")}
         missing = sorted(set(mat["elements"]) - kind_elements)
         if missing:
@@ -88,7 +89,12 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         dec = mat["decorrelate"]
         if (dec.get("temperature") is None) != (dec.get("temperature_tolerance") is None):
             raise ConfigError(f"{source}: {base}.decorrelate: set both temperature and temperature_tolerance, or neither")
+        _check_sampling(mat, base, source)
+        _check_dft_data(mat, base, source)
+        _check_md_inputs(mat, base, source)
         _check_training(mat, base, source)
+    for rule in ("cp2k", "melt_quench"):
+        _check_launcher(cfg["resources"][rule], f"resources.{rule}.launcher", source)
     return cfg
 
 
@@ -109,6 +115,123 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
         raise ConfigError(f"{source}: {base}.partition.halo: {mat['partition']['halo']} is smaller than the {halo} "
                           "hop(s) the model needs for exact partitioned training (model.n_layers, 1 if strictly_local)")
+
+
+def _check_elements(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """Every element symbol and kind is a real element (``Sx`` is not sulfur, ``Xx`` not a dummy atom)."""
+    from hamforge._elements import chemical_symbol
+
+    for i, el in enumerate(mat["elements"]):
+        try:
+            chemical_symbol(el)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {base}.elements[{i}]: {exc}") from None
+    for label, kind in mat["dft"]["kinds"].items():
+        key = f"{base}.dft.kinds.{label}" + (".element" if "element" in kind else "")
+        try:
+            chemical_symbol(kind.get("element", label))
+        except ValueError as exc:
+            hint = "" if "element" in kind else " (a kind label that is not an element symbol needs 'element')"
+            raise ConfigError(f"{source}: {key}: {exc}{hint}") from None
+
+
+def _stage_frames(md: Mapping[str, Any]) -> tuple[int, int]:
+    """(total MD steps, dumped frames that fall into sampled stages), as hamforge.structures assigns them."""
+    import numpy as np
+
+    steps = [max(1, round(st["duration_ps"] * 1000.0 / md["timestep_fs"])) for st in md["stages"]]
+    bounds = np.cumsum([0] + steps)
+    dump_steps = np.arange(0, bounds[-1] + 1, md["dump_every"])
+    stage_idx = np.clip(np.searchsorted(bounds, dump_steps, side="left") - 1, 0, len(steps) - 1)
+    sampled = np.array([bool(st.get("sample")) for st in md["stages"]])
+    return int(bounds[-1]), int(sampled[stage_idx].sum())
+
+
+def _check_sampling(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """The sampled stages dump enough frames for decorrelation (else it fails after the whole MD has run)."""
+    md, dec = mat["md"], mat["decorrelate"]
+    total, frames = _stage_frames(md)
+    if md["dump_every"] > total:
+        raise ConfigError(
+            f"{source}: {base}.md.dump_every: {md['dump_every']} steps is longer than the whole run ({total} steps)"
+        )
+    sampled = [st["name"] for st in md["stages"] if st.get("sample")]
+    need = {
+        "n_snapshots": dec["n_snapshots"],
+        "window": dec["window"],
+        "patience": dec["patience"],
+        "centre_frames": dec["centre_frames"] + 1,
+    }
+    key, want = max(need.items(), key=lambda kv: kv[1])
+    if frames < want:
+        raise ConfigError(
+            f"{source}: {base}.decorrelate.{key}: needs at least {want} frames, but the sampled stage(s) {sampled} "
+            f"dump only {frames} (md.dump_every {md['dump_every']} steps of {md['timestep_fs']} fs): "
+            "sample more often (lower md.dump_every), run the sampled stages longer, or lower it"
+        )
+
+
+def _check_dft_data(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """Basis sets and potentials exist in the CP2K data files named (CP2K would abort after MD and decorrelation)."""
+    import difflib
+
+    from hamforge._elements import chemical_symbol
+    from hamforge.basis import BasisError, cp2k_data_names, resolve_cp2k_data_file
+
+    dft = mat["dft"]
+    names: dict[tuple[str, str], list[str]] = {}
+    for file_key, what in (("basis_file", "basis_set"), ("potential_file", "potential")):
+        try:
+            path = resolve_cp2k_data_file(dft[file_key])
+        except BasisError as exc:
+            raise ConfigError(f"{source}: {base}.dft.{file_key}: {exc}") from None
+        for label, kind in dft["kinds"].items():
+            element = chemical_symbol(kind.get("element", label))
+            if (str(path), element) not in names:
+                names[(str(path), element)] = cp2k_data_names(path, element)
+            have = names[(str(path), element)]
+            if kind[what] not in have:
+                close = difflib.get_close_matches(kind[what], have, n=3)
+                hint = f"; did you mean {' or '.join(close)}?" if close else f"; {path} has {len(have)} for {element}"
+                raise ConfigError(
+                    f"{source}: {base}.dft.kinds.{label}.{what}: {kind[what]!r} for {element} not found in {path}{hint}"
+                )
+
+
+def _check_md_inputs(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """The LAMMPS potential file exists and the initial structure can be built; warn on an r_cut without edges."""
+    import logging
+
+    from hamforge.structures import MDError, initial_structure, resolve_potential
+
+    md = mat["md"]
+    try:
+        resolve_potential(md["potential"]["file"])
+    except MDError as exc:
+        raise ConfigError(f"{source}: {base}.md.potential.file: {exc}") from None
+    init = md["initial"]
+    key = "file" if "file" in init else "crystal"
+    try:
+        atoms = initial_structure(mat["elements"], init)
+    except (MDError, ValueError, KeyError, RuntimeError) as exc:
+        raise ConfigError(f"{source}: {base}.md.initial.{key}: cannot build the initial structure: {exc}") from None
+    from ase.neighborlist import neighbor_list
+
+    r_cut = mat["targets"]["r_cut"]
+    if len(atoms) and len(neighbor_list("i", atoms, r_cut)) == 0:
+        logging.getLogger("hamforge.config").warning(
+            "%s: %s.targets.r_cut: %g Angstrom gives no edges in the initial structure: the graph would be empty",
+            source, base, r_cut,
+        )
+
+
+def _check_launcher(res: Mapping[str, Any], key: str, source: str) -> None:
+    """Only the ``{tasks}`` and ``{threads}`` placeholders may appear in a launcher template (hamforge._launcher)."""
+    launcher = res.get("launcher", "")
+    try:
+        launcher.format(tasks=1, threads=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"{source}: {key}: {launcher!r} is invalid ({type(exc).__name__}: {exc}); only {{tasks}} and {{threads}} may be used") from None
 
 
 def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None) -> dict:

@@ -8,7 +8,7 @@ config.update(
     validate_config(
         config,
         schema=workflow.source_path("../schemas/config.schema.yaml"),
-        source="workflow config",
+        source=", ".join(str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)) or "workflow config",
     )
 )
 

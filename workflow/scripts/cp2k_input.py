@@ -2,15 +2,16 @@
 
 import ase.io
 
-from hamforge._logging import configure_logging
+from hamforge._logging import configure_logging, log_failure
 from hamforge.dft import CP2KSettings, cp2k_input_schema, cp2k_input_tree, render_cp2k_input
 from hamforge.io import write_text_atomic
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = configure_logging(sm.log[0])
-atoms = ase.io.read(sm.input.snapshot)
-settings = CP2KSettings.from_config(sm.params.dft)
-schema = cp2k_input_schema(sm.params.executable)
-tree = cp2k_input_tree(atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array, settings)
-write_text_atomic(sm.output.inp, render_cp2k_input(tree, schema))
+with log_failure(log):
+    atoms = ase.io.read(sm.input.snapshot)
+    settings = CP2KSettings.from_config(sm.params.dft)
+    schema = cp2k_input_schema(sm.params.executable)
+    tree = cp2k_input_tree(atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array, settings)
+    write_text_atomic(sm.output.inp, render_cp2k_input(tree, schema))
 log.info("wrote %s (%d atoms), validated against %s", sm.output.inp, len(atoms), schema)

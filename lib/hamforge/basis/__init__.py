@@ -5,7 +5,13 @@ real spherical harmonics m = -l..l inside a shell (CP2K's order, p = (p_y, p_z, 
 Overlaps S(R) of the basis for any structure (PySCF/libcint, no DFT run): docs/overlap.md.
 """
 
-from hamforge.basis._cp2k_file import cp2k_data_dirs, read_cp2k_basis, read_cp2k_gaussians, resolve_cp2k_data_file
+from hamforge.basis._cp2k_file import (
+    cp2k_data_dirs,
+    cp2k_data_names,
+    read_cp2k_basis,
+    read_cp2k_gaussians,
+    resolve_cp2k_data_file,
+)
 from hamforge.basis._gaussians import VERIFIED_L_MAX, GaussianBasis, ShellGroup
 from hamforge.basis._layout import TargetLayout, build_layout
 from hamforge.basis._overlap import (
@@ -36,6 +42,7 @@ __all__ = [
     "build_layout",
     "cp2k_data_dirs",
     "iter_overlap_blocks",
+    "cp2k_data_names",
     "orbital_table",
     "overlap_blocks",
     "overlap_matrix",

@@ -26,7 +26,7 @@ import numpy as np
 from hamforge.basis._gaussians import GaussianBasis, ShellGroup
 from hamforge.basis._types import BasisError, ElementBasis
 
-__all__ = ["read_cp2k_basis", "read_cp2k_gaussians", "resolve_cp2k_data_file", "cp2k_data_dirs"]
+__all__ = ["read_cp2k_basis", "read_cp2k_gaussians", "resolve_cp2k_data_file", "cp2k_data_dirs", "cp2k_data_names"]
 
 
 def cp2k_data_dirs() -> list[Path]:
@@ -64,6 +64,26 @@ def resolve_cp2k_data_file(name: str | os.PathLike, relative_to: str | os.PathLi
 
 def _tokens_without_comment(line: str) -> list[str]:
     return line.split("#", 1)[0].split()
+
+
+def cp2k_data_names(path: str | os.PathLike, element: str) -> list[str]:
+    """Every name (aliases included) of ``element``'s entries in a CP2K basis or potential file.
+
+    Both formats open an entry with a header line ``<element> <name> [<alias> ...]`` (e.g.
+    ``Si GTH-PBE-q4 GTH-PBE``); data lines start with numbers. Element symbols match case-insensitively.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise BasisError(f"cannot read CP2K data file {path}: {exc}") from exc
+    element_l = element.lower()
+    names: list[str] = []
+    for line in text.splitlines():
+        tok = _tokens_without_comment(line)
+        if len(tok) >= 2 and tok[0].lower() == element_l:
+            names += tok[1:]
+    return names
 
 
 def read_cp2k_basis(path: str | os.PathLike, element: str, name: str) -> ElementBasis:

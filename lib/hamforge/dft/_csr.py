@@ -9,6 +9,7 @@ complete, zero blocks are omitted. With ``UPPER_TRIANGULAR T`` only elements wit
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import scipy.sparse as sp
 
 from hamforge.dft._settings import DFTError
 
-__all__ = ["read_csr_triplets", "assemble_symmetric", "CSRReport"]
+__all__ = ["read_csr_triplets", "assemble_symmetric", "CSRReport", "check_tolerance"]
 
 _BIN_DTYPE = np.dtype([("m1", "<i4"), ("row", "<i4"), ("col", "<i4"), ("val", "<f8"), ("m2", "<i4")])
 
@@ -28,36 +29,153 @@ def _is_binary(path: Path) -> bool:
     return len(head) == 4 and np.frombuffer(head, "<i4")[0] == 16
 
 
+# CP2K writes every value as Fortran ES, e.g. "-0.18423171605598E+001": sign, "0.", 14 digits, "E", sign, 3 digits
+_CP2K_VALUE = re.compile(rb"^[+-]?\d*\.(\d+)[EeDd][+-](\d+)$")
+_TEXT_LINE = re.compile(rb"^\s*\d+\s+\d+\s+\S+\s*$")
+
+
+def where_in_file(path: Path, k: int) -> str:
+    """'line N' of the k-th (0-based) stored element of a CSR file, 'record N' for binary files (error path only)."""
+    if _is_binary(path):
+        return f"record {k + 1}"
+    seen = -1
+    with open(path, "rb") as fh:
+        for lineno, ln in enumerate(fh, start=1):
+            if ln.strip():
+                seen += 1
+                if seen == k:
+                    return f"line {lineno}"
+    return f"element {k + 1}"  # pragma: no cover
+
+
+def _element_text(path: Path, k: int) -> str:
+    """Text of the k-th (0-based) stored element of a text CSR file (error path only)."""
+    if _is_binary(path):
+        return ""
+    seen = -1
+    with open(path, "rb") as fh:
+        for ln in fh:
+            if ln.strip():
+                seen += 1
+                if seen == k:
+                    return ln.decode(errors="replace").strip()
+    return ""  # pragma: no cover
+
+
+def _first_bad_text_line(path: Path) -> str:
+    """'line N: <text>' of the first line that is not 'row col value' with a parsable value (error path only)."""
+    with open(path, "rb") as fh:
+        for lineno, ln in enumerate(fh, start=1):
+            if not ln.strip():
+                continue
+            ok = _TEXT_LINE.match(ln) is not None
+            if ok:
+                try:
+                    float(ln.split()[2])
+                except ValueError:
+                    ok = False
+            if not ok:
+                return f"line {lineno}: {ln.decode(errors='replace').rstrip()!r}"
+    return "no bad line found"
+
+
+def _check_text_ending(path: Path) -> None:
+    """Refuse a text file cut short: CP2K ends every line with a newline and writes every value in one ES format.
+
+    Reads only the first and the last line. A value cut to ``0.22`` (or ``-0.1842E+00`` from ``E+001``) still
+    parses as a number, so the parse alone cannot tell.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    if not tail.endswith(b"\n"):
+        last = tail.rsplit(b"\n", 1)[-1].decode(errors="replace")
+        raise DFTError(f"{path}: last line {last!r} has no newline: the file is truncated (CP2K ends every line)")
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    first_val = first.split()[-1] if first.split() else b""
+    last_val = last.split()[-1] if last.split() else b""
+    if _nonfinite(first_val) or _nonfinite(last_val):
+        return  # NaN/Inf: reported with its line by the finiteness check
+    ref, got = _CP2K_VALUE.match(first_val), _CP2K_VALUE.match(last_val)
+    if ref is None:
+        raise DFTError(
+            f"{path}: line 1 {first.decode(errors='replace').rstrip()!r}: value not in CP2K's format "
+            "(e.g. -0.18423171605598E+001)"
+        )
+    if got is None or (len(got.group(1)), len(got.group(2))) != (len(ref.group(1)), len(ref.group(2))):
+        raise DFTError(
+            f"{path}: last line {last.decode(errors='replace')!r}: value not in the format of line 1 "
+            f"({first_val.decode(errors='replace')}): the file is truncated or was edited"
+        )
+
+
+def _nonfinite(tok: bytes) -> bool:
+    try:
+        return not np.isfinite(float(tok))
+    except ValueError:
+        return False
+
+
 def read_csr_triplets(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, values) of a CP2K CSR file, 0-based int64 indices; text or binary detected."""
+    """(rows, cols, values) of a CP2K CSR file, 0-based int64 indices; text or binary detected.
+
+    Refused with a :class:`DFTError` naming the file (and the line or record): a missing or empty file, a binary
+    file with broken record markers, a text line that is not ``row col value``, a text file whose last line is cut
+    (no final newline, or a value not in the ES format of the first line), indices below 1, NaN or Inf values.
+    """
     path = Path(path)
     if not path.is_file():
         raise DFTError(f"{path}: CSR file not found")
     if path.stat().st_size == 0:
         raise DFTError(f"{path}: CSR file is empty")
-    if _is_binary(path):
+    binary = _is_binary(path)
+    if binary:
         raw = np.fromfile(path, dtype=_BIN_DTYPE)
         if raw.nbytes != path.stat().st_size or np.any(raw["m1"] != 16) or np.any(raw["m2"] != 16):
-            raise DFTError(f"{path}: not a CP2K binary CSR file (bad Fortran record markers)")
+            raise DFTError(f"{path}: not a CP2K binary CSR file (bad Fortran record markers, or truncated)")
         rows, cols, vals = raw["row"].astype(np.int64), raw["col"].astype(np.int64), raw["val"].astype(np.float64)
     else:
         import pandas as pd
 
+        _check_text_ending(path)
         try:
+            # a NaN or missing value becomes NaN here and is reported below with its line
             df = pd.read_csv(path, sep=r"\s+", header=None, names=["row", "col", "val"], engine="c",
                              dtype={"row": np.int64, "col": np.int64, "val": np.float64})
         except (ValueError, pd.errors.ParserError) as exc:
-            raise DFTError(f"{path}: not a CP2K text CSR file of 'row col value' lines ({exc})") from exc
-        if df.isna().to_numpy().any():
-            raise DFTError(f"{path}: CSR file has incomplete lines")
+            raise DFTError(
+                f"{path}: not a CP2K text CSR file of 'row col value' lines: {_first_bad_text_line(path)}"
+            ) from exc
         rows, cols, vals = (df[c].to_numpy() for c in ("row", "col", "val"))
     if rows.size == 0:
         raise DFTError(f"{path}: CSR file holds no elements")
-    if rows.min() < 1 or cols.min() < 1:
-        raise DFTError(f"{path}: CSR indices must be 1-based positive, found {min(rows.min(), cols.min())}")
-    if not np.all(np.isfinite(vals)):
-        raise DFTError(f"{path}: non-finite matrix values")
+    low = np.minimum(rows, cols) < 1
+    if low.any():
+        k = int(np.flatnonzero(low)[0])
+        raise DFTError(f"{path}: {where_in_file(path, k)}: CSR indices must be 1-based positive, got ({rows[k]}, {cols[k]})")
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        where, text = where_in_file(path, k), _element_text(path, k)
+        what = f"value {text.split()[2]!r}" if len(text.split()) == 3 else f"incomplete line {text!r}"
+        raise DFTError(
+            f"{path}: {where}: {what} at ({rows[k]}, {cols[k]}) is not finite "
+            f"({int(bad.sum())} such element(s) in the file; CP2K diverged, or the file is damaged)"
+        )
     return rows - 1, cols - 1, vals
+
+
+def check_tolerance(name: str, value: float) -> float:
+    """``value`` as a float if it is a finite number >= 0, else a :class:`DFTError` naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DFTError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise DFTError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
 
 
 @dataclass(frozen=True)
@@ -88,11 +206,13 @@ def assemble_symmetric(
     path = Path(path)
     rows, cols, vals = read_csr_triplets(path)
     norb = int(offset[-1])
-    top = int(max(rows.max(), cols.max())) + 1
-    if top > norb:
+    check_tolerance("asymmetry_tol", asymmetry_tol)
+    over = np.maximum(rows, cols) >= norb
+    if over.any():
+        k = int(np.flatnonzero(over)[0])
         raise DFTError(
-            f"{path}: orbital index {top} exceeds the {norb} orbitals of the structure's basis "
-            "(wrong basis set, or matrix of another structure?)"
+            f"{path}: {where_in_file(path, k)}: orbital index {max(rows[k], cols[k]) + 1} exceeds the {norb} "
+            "orbitals of the structure's basis (wrong basis set, or matrix of another structure?)"
         )
     upper = bool(np.all(rows <= cols))
     key = rows * norb + cols

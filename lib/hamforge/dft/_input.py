@@ -91,6 +91,9 @@ def cp2k_input_tree(
         raise DFTError(f"positions must have shape ({n}, 3), got {positions.shape}")
     if cell.shape != (3, 3) or abs(np.linalg.det(cell)) < 1e-6:
         raise DFTError("cell must be a non-singular (3, 3) array (rows = lattice vectors)")
+    from hamforge.dft._checks import check_structure
+
+    check_structure(positions, cell, np.ones(3, dtype=bool), "structure for the CP2K input")
     kinds = list(symbols) if kinds is None else list(kinds)
     if len(kinds) != n:
         raise DFTError(f"kinds has {len(kinds)} entries for {n} atoms")

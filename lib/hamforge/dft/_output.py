@@ -11,7 +11,7 @@ import numpy as np
 
 from hamforge.dft._settings import DFTError
 
-__all__ = ["SCFSummary", "read_scf_summary", "read_mo_eigenvalues"]
+__all__ = ["SCFSummary", "read_scf_summary", "read_mo_eigenvalues", "read_cp2k_abort"]
 
 _CONVERGED = re.compile(r"\*\*\* SCF run converged in\s+(\d+) steps \*\*\*")
 _NOT_CONVERGED = re.compile(r"SCF run NOT converged")
@@ -30,6 +30,7 @@ class SCFSummary:
     energy: float | None
     version: str | None
     finished: bool
+    scf_reported: bool = True  # False: the output holds no SCF outcome at all (cut short, or no SCF ran)
 
 
 def read_scf_summary(path: str | os.PathLike) -> SCFSummary:
@@ -51,7 +52,47 @@ def read_scf_summary(path: str | os.PathLike) -> SCFSummary:
         energy=float(energy[-1]) if energy else None,
         version=version.group(1) if version else None,
         finished="PROGRAM ENDED AT" in text,
+        scf_reported=bool(conv or notconv),
     )
+
+
+# CP2K's abort box: ASCII art in the first columns, message to the right, source location on the last line:
+#  *   ___                                                                       *
+#  * [ABORT]                                                                     *
+#  *  \___/    The requested basis set <SZV-MOLOPT-SR-GTX> for element <Si> was  *
+#  *    |               not found in the basis set files <BASIS_MOLOPT>          *
+#  * / \                                          aobasis/basis_set_types.F:1509 *
+_ART = re.compile(r"^(?:\\___/|\||O/\||/\| \||/ \\)")
+_WHERE = re.compile(r"^(?:(.*?)\s+)?(\S+\.F:\d+)$")
+
+
+def read_cp2k_abort(path: str | os.PathLike) -> str | None:
+    """CP2K's own message of the last ``[ABORT]`` box in ``path`` (one line, source location appended), or None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    lines = path.read_text(errors="replace").splitlines()
+    starts = [i for i, ln in enumerate(lines) if "[ABORT]" in ln]
+    if not starts:
+        return None
+    words: list[str] = []
+    where = None
+    for ln in lines[starts[-1] + 1:]:
+        s = ln.strip()
+        if not s.startswith("*") or s.startswith("**"):
+            break
+        inner = s[1:-1] if s.endswith("*") and len(s) > 1 else s[1:]
+        inner = _ART.sub("", inner.strip()).strip()
+        m = _WHERE.match(inner)
+        if m:
+            where = m.group(2)
+            inner = m.group(1) or ""
+        if inner:
+            words.append(inner)
+    msg = " ".join(" ".join(words).split())
+    if not msg:
+        return None
+    return f"{msg} ({where})" if where else msg
 
 
 def read_mo_eigenvalues(path: str | os.PathLike) -> np.ndarray:

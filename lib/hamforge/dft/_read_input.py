@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -11,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from hamforge.basis import BasisError, ElementBasis, read_cp2k_basis, resolve_cp2k_data_file
+from hamforge.dft._checks import check_structure
 from hamforge.dft._settings import DFTError
 from hamforge.io.units import BOHR_TO_ANGSTROM
 
@@ -55,14 +55,17 @@ def _parse_tree(path: Path) -> dict[str, Any]:
 
 
 def _element_of(kind_name: str, kind_sec: Mapping[str, Any] | None, path: Path) -> str:
-    from ase.data import atomic_numbers
+    """Element of a &KIND: its ELEMENT keyword, else the kind label's leading letters; both must be a real symbol."""
+    from hamforge._elements import chemical_symbol, element_of_kind
 
-    raw = (kind_sec or {}).get("element") or re.match(r"[A-Za-z]{1,2}", kind_name)
-    sym = raw if isinstance(raw, str) else (raw.group(0) if raw else "")
-    for cand in (sym[:2].capitalize(), sym[:1].upper()):
-        if cand in atomic_numbers:
-            return cand
-    raise DFTError(f"{path}: &KIND {kind_name}: cannot determine the chemical element")
+    explicit = (kind_sec or {}).get("element")
+    try:
+        if explicit is not None:
+            return chemical_symbol(str(explicit))
+        return element_of_kind(kind_name)
+    except ValueError as exc:
+        what = f"ELEMENT {explicit}" if explicit is not None else "no ELEMENT keyword"
+        raise DFTError(f"{path}: &KIND {kind_name} ({what}): {exc}") from None
 
 
 def _length_factor(unit: str | None, path: Path, where: str) -> float:
@@ -153,6 +156,7 @@ def read_cp2k_input(path: str | os.PathLike) -> CP2KInputInfo:
     if xyz.shape != (len(lines), 3):
         raise DFTError(f"{path}: every coordinate line needs 'KIND x y z'")
     positions = xyz @ cell if scaled else xyz * factor
+    check_structure(positions, cell, pbc, f"{path}")
 
     kind_secs = {k["_"]: k for k in fe["+subsys"].get("+kind", [])}
     basis_files = dft.get("basis_set_file_name", ["BASIS_SET"])

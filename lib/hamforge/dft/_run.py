@@ -12,8 +12,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from hamforge._launcher import launcher_command as _launcher_command
-from hamforge.dft._csr import assemble_symmetric
-from hamforge.dft._output import SCFSummary, read_scf_summary
+from hamforge._process import run_process_group
+from hamforge.dft._checks import check_hamiltonian, check_overlap
+from hamforge.dft._csr import assemble_symmetric, check_tolerance
+from hamforge.dft._output import SCFSummary, read_cp2k_abort, read_scf_summary
 from hamforge.dft._read_input import locate_csr_file, read_cp2k_input
 from hamforge.dft._settings import DFTError
 from hamforge.io import MatrixData
@@ -23,6 +25,7 @@ __all__ = ["run_cp2k", "parse_cp2k_run", "launcher_command"]
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAME = "cp2k.out"
+STDOUT_NAME = "cp2k.stdout"
 
 
 def launcher_command(launcher: str, tasks: int, threads: int = 1) -> list[str]:
@@ -32,6 +35,20 @@ def launcher_command(launcher: str, tasks: int, threads: int = 1) -> list[str]:
     ``{threads}`` by the OpenMP threads per task (see :mod:`hamforge._launcher`).
     """
     return _launcher_command(launcher, tasks, threads, error=DFTError)
+
+
+def _abort_message(work: Path) -> str | None:
+    for name in (OUTPUT_NAME, STDOUT_NAME):
+        msg = read_cp2k_abort(work / name)
+        if msg:
+            return msg
+    return None
+
+
+def _tail(path: Path, n: int = 20) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
 def run_cp2k(
@@ -45,28 +62,34 @@ def run_cp2k(
 ) -> SCFSummary:
     """Run CP2K on ``input_file`` inside its own directory and check that the SCF converged.
 
-    Writes ``cp2k.out`` next to the input. Stale matrices and outputs of an earlier attempt are removed first.
-    On a crash or an unconverged SCF a :class:`DFTError` says so and everything CP2K wrote stays in the
-    directory for inspection.
+    Writes ``cp2k.out`` (and the launcher's and CP2K's stdout/stderr as ``cp2k.stdout``) next to the input.
+    Stale matrices and outputs of an earlier attempt are removed first. On a crash or an unconverged SCF a
+    :class:`DFTError` says so, quoting CP2K's own ABORT message when there is one, and everything CP2K wrote
+    stays in the directory for inspection. The launcher and all MPI ranks run in their own session and are
+    stopped when this call ends in any way: SIGTERM to this process (SLURM/Snakemake timeout or cancel),
+    SIGINT, ``timeout_s``, or an error (see :func:`hamforge._process.run_process_group`).
     """
     input_file = Path(input_file).resolve()
     work = input_file.parent
-    for stale in [work / OUTPUT_NAME, *work.glob("*.csr")]:
+    for stale in [work / OUTPUT_NAME, work / STDOUT_NAME, *work.glob("*.csr")]:
         stale.unlink(missing_ok=True)
     cmd = launcher_command(launcher, tasks, threads) + [executable, "-i", input_file.name, "-o", OUTPUT_NAME]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     logger.info("running %s in %s", " ".join(cmd), work)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout_s)
+        with open(work / STDOUT_NAME, "w") as out:
+            proc = run_process_group(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, timeout_s=timeout_s)
     except FileNotFoundError as exc:
         raise DFTError(f"cannot start CP2K: {exc} (is Debian's 'cp2k' installed, is the launcher right?)") from exc
     except subprocess.TimeoutExpired as exc:
-        raise DFTError(f"CP2K in {work} exceeded {timeout_s} s; output kept in {work / OUTPUT_NAME}") from exc
+        raise DFTError(f"CP2K in {work} exceeded {timeout_s} s and was stopped; output kept in {work / OUTPUT_NAME}") from exc
     elapsed = time.perf_counter() - t0
-    (work / "cp2k.stdout").write_text((proc.stdout or "") + (proc.stderr or ""))
     if proc.returncode != 0:
-        tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).splitlines()[-20:])
+        abort = _abort_message(work)
+        if abort:
+            raise DFTError(f"CP2K aborted in {work}: {abort}; see {work / OUTPUT_NAME}")
+        tail = _tail(work / OUTPUT_NAME) or _tail(work / STDOUT_NAME)
         raise DFTError(f"CP2K failed with exit code {proc.returncode} in {work}; see {work / OUTPUT_NAME}\n{tail}")
     summary = read_scf_summary(work / OUTPUT_NAME)
     if not summary.finished:
@@ -86,13 +109,21 @@ def parse_cp2k_run(
     input_name: str | None = None,
     asymmetry_tol: float = 1e-6,
     provenance: Mapping[str, Any] | None = None,
+    allow_unconverged: bool = False,
 ) -> MatrixData:
     """Matrix data (structure, basis, H, S) of a finished CP2K run directory.
 
     ``run_dir`` holds one CP2K input (``*.inp``, or ``input_name``) and the KS and S CSR files it wrote.
     Structure, cell and kinds are read from the input (and any coordinate file it names), the basis shells
-    from the basis files it names. See :func:`hamforge.dft.assemble_symmetric` for the checks made.
+    from the basis files it names. See :func:`hamforge.dft.assemble_symmetric` for the checks of each file.
+
+    Refused (:class:`DFTError` naming the file): an output ``cp2k.out`` that reports an unconverged SCF or no
+    SCF outcome at all, unless ``allow_unconverged`` (then ``scf_converged: false`` and
+    ``accepted_unconverged: true`` are recorded in the provenance); an S that is not positive definite
+    (KS and S swapped, S negated); an all-zero H; a negative or NaN ``asymmetry_tol``. Without ``cp2k.out``
+    the SCF outcome is unknown: a warning is logged and ``scf_converged: null`` recorded.
     """
+    asymmetry_tol = check_tolerance("asymmetry_tol", asymmetry_tol)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DFTError(f"{run_dir}: not a directory")
@@ -109,21 +140,37 @@ def parse_cp2k_run(
     tab = orbital_table(info.kinds, dict(info.basis))
     mats = {}
     reports = {}
+    files = {}
     for which in ("KS", "S"):
-        f = locate_csr_file(run_dir, info, which)
+        f = files[which] = locate_csr_file(run_dir, info, which)
         mats[which], reports[which] = assemble_symmetric(f, tab.n_orb, tab.offset, asymmetry_tol=asymmetry_tol)
         if reports[which].max_asymmetry > 0:
             logger.info("%s: symmetrized, max |A - A^T| = %.3g", f, reports[which].max_asymmetry)
+    check_hamiltonian(mats["KS"], files["KS"])
+    lam = check_overlap(mats["S"], files["S"])
     prov: dict[str, Any] = {
         "source": "cp2k",
         "input": str(inp.name),
         "max_asymmetry_H": reports["KS"].max_asymmetry,
         "max_asymmetry_S": reports["S"].max_asymmetry,
+        "min_eigenvalue_scaled_S": lam,
+        "scf_converged": None,
     }
     out = run_dir / OUTPUT_NAME
     if out.is_file():
         s = read_scf_summary(out)
+        if not s.converged:
+            why = "reports 'SCF run NOT converged'" if s.scf_reported else "reports no SCF outcome (cut short?)"
+            if not allow_unconverged:
+                raise DFTError(
+                    f"{out}: {why}; its matrices are not a converged Kohn-Sham solution. Rerun CP2K, or accept them "
+                    "explicitly (allow_unconverged / --allow-unconverged; recorded in the provenance)"
+                )
+            logger.warning("%s %s; accepted because allow_unconverged is set", out, why)
+            prov["accepted_unconverged"] = True
         prov.update(cp2k_version=s.version, scf_converged=s.converged, scf_steps=s.n_steps, energy_hartree=s.energy)
+    else:
+        logger.warning("%s: no %s, so the SCF outcome of these matrices is unknown", run_dir, OUTPUT_NAME)
     prov.update(provenance or {})
     return MatrixData(
         numbers=info.numbers,

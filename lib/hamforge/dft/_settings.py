@@ -25,6 +25,14 @@ class KindSettings:
     potential: str
     ghost: bool = False
 
+    def __post_init__(self):
+        from hamforge._elements import chemical_symbol
+
+        try:
+            object.__setattr__(self, "element", chemical_symbol(self.element))
+        except ValueError as exc:
+            raise DFTError(f"CP2K kind element: {exc}") from None
+
 
 @dataclass(frozen=True)
 class CP2KSettings:

@@ -6,7 +6,7 @@ format's own error class (all subclasses of :class:`FileFormatError`, a ValueErr
 field. Layouts and versions: ``docs/data-formats.md``.
 """
 
-from hamforge.io._atomic import atomic_path, write_text_atomic
+from hamforge.io._atomic import OutputPathError, atomic_path, atomic_paths, check_output_path, write_text_atomic
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._matrices import MATRIX_FORMAT, MATRIX_VERSION, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
 from hamforge.io._partitions import (
@@ -57,6 +57,7 @@ __all__ = [
     "ReleaseError",
     "Structure",
     "StructureFileError",
+    "OutputPathError",
     "TARGETS_FORMAT",
     "TARGETS_VERSION",
     "Targets",
@@ -70,6 +71,8 @@ __all__ = [
     "check_assignment",
     "graph_digest",
     "open_h5",
+    "atomic_paths",
+    "check_output_path",
     "read_matrix_file",
     "read_partitions",
     "read_structure",

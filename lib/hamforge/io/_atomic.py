@@ -1,37 +1,148 @@
-"""Atomic file writing: write to a temporary file in the target directory, then rename."""
+"""Atomic file writing: write to a temporary file in the target directory, then rename.
+
+Guarantees, for every output written through these helpers:
+
+- readers never see a half-written file, and a failed or interrupted write (exception, SIGINT, SIGTERM)
+  leaves neither the temporary file nor a new output behind; :func:`atomic_paths` extends this to several
+  sibling outputs of one command (all appear together or none does);
+- files get the permissions an ordinary ``open(path, "w")`` would give, i.e. ``0o666`` minus the user's
+  umask (``tempfile.mkstemp`` would make them 0600, unreadable to collaborators on shared storage);
+- an output that is an input of the same command, an existing directory, device, FIFO or socket, or a path
+  whose parent is not a directory is refused with :class:`OutputPathError` (a ``ValueError`` naming the path).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterator
+
+from hamforge._process import terminate_as_exception
+
+__all__ = ["OutputPathError", "atomic_path", "atomic_paths", "check_output_path", "write_text_atomic"]
+
+
+class OutputPathError(ValueError):
+    """An output path cannot (or must not) be written; the message names it."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Check that ``path`` may be (re)placed by a new regular file; return it as a Path.
+
+    Refused: ``path`` is the same file as one of ``inputs`` (also through links), an existing entry that is
+    not a regular file (directory, device, FIFO, socket; a link to one counts as one), or a path with a parent
+    that exists but is not a directory.
+    """
+    path = Path(path)
+    for inp in inputs:
+        if _same_file(path, Path(inp)):
+            raise OutputPathError(f"{path}: output is the same file as the input {inp}; choose another output path")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        st = None  # some parent is a file: reported below
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        raise OutputPathError(f"{path}: exists and is {kind}; refusing to replace it with an output file")
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise OutputPathError(f"{path}: cannot create the output, {parent} is not a directory")
+            break
+    return path
+
+
+def _create_temp(path: Path) -> Path:
+    """A new empty file next to ``path`` with mode 0o666 & ~umask (O_EXCL: never an existing file)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise OutputPathError(f"{path}: cannot create a temporary file next to it")  # pragma: no cover
+
+
+def _prepare(path: Path) -> Path:
+    check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _create_temp(path)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OutputPathError(f"{path}: cannot create the output, a parent is not a directory ({exc})") from exc
+    except PermissionError as exc:
+        raise OutputPathError(f"{path}: cannot create the output: permission denied ({exc.filename})") from exc
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield temporary paths next to each of ``paths``; on success rename them all onto ``paths``.
+
+    For commands writing several outputs that belong together (a matrix file and its plot): if anything in
+    the block fails, or SIGTERM/SIGINT arrives, no temporary file remains and no new output appears. The
+    renames happen at the end, one after the other; should one of them fail, the outputs already renamed in
+    this call are removed again, so a partial set is never left. Parent directories are created.
+    """
+    targets = [Path(p) for p in paths]
+    with terminate_as_exception():
+        temps: list[Path] = []
+        done: list[Path] = []
+        try:
+            for p in targets:
+                temps.append(_prepare(p))
+            yield list(temps)
+            for tmp, p in zip(temps, targets):
+                check_output_path(p)  # it may have been replaced by something else meanwhile
+                os.replace(tmp, p)
+                done.append(p)
+        except BaseException:
+            for tmp in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            for p in done:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            raise
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched, so readers never see
-    a half-written file. Parent directories are created. Usage::
+    On any exception (SIGINT and SIGTERM included) the temporary file is removed and ``path`` is left
+    untouched, so readers never see a half-written file. Parent directories are created; see the module
+    docstring for permissions and refused paths. Usage::
 
         with atomic_path("out.h5") as tmp:
             with h5py.File(tmp, "w") as f:
                 ...
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -19,6 +19,7 @@ from hamforge.structures._melt_quench import (
     lammps_potential_dir,
     quench_seed,
     read_thermo_log,
+    resolve_potential,
     run_melt_quench,
 )
 from hamforge.structures._trajectory import decorrelate_trajectory
@@ -46,5 +47,6 @@ __all__ += [  # melt-quench
     "lammps_potential_dir",
     "quench_seed",
     "read_thermo_log",
+    "resolve_potential",
     "run_melt_quench",
 ]

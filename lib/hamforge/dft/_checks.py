@@ -1,0 +1,130 @@
+"""Physical sanity checks of DFT data: a positive definite overlap, a non-trivial H, a sensible structure.
+
+A matrix file that is silently wrong is the worst failure of this product, so what CP2K could never have
+produced (KS and S swapped, S negated, H all zero, atoms on top of each other, a zero cell) is refused here
+with a :class:`DFTError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from hamforge.dft._settings import DFTError
+
+__all__ = ["MIN_ATOM_DISTANCE", "check_hamiltonian", "check_overlap", "check_structure"]
+
+logger = logging.getLogger(__name__)
+
+# Closer than this, two atoms are the same atom twice (a bad structure file), not chemistry: the shortest
+# bond there is (H2) is 0.74 Angstrom.
+MIN_ATOM_DISTANCE = 0.5
+
+# Below this smallest eigenvalue of the diagonally scaled S, the basis is numerically linearly dependent:
+# the generalized eigenproblem loses ~ -log10(lambda_min) digits; worth a warning, CP2K ran with it.
+_NEAR_SINGULAR = 1e-8
+
+# ARPACK's relative accuracy for the smallest eigenvalue: we need its sign and rough size, not digits.
+_EIG_TOL = 1e-6
+
+
+def _smallest_eigenvalue(a: sp.csr_matrix) -> tuple[float, bool]:
+    """(estimate of the smallest eigenvalue of symmetric ``a``, converged?) by Lanczos (ARPACK).
+
+    Any Ritz value is >= the true smallest eigenvalue, so a negative estimate proves ``a`` indefinite even
+    when ARPACK did not converge. Memory O(nnz + 40 n), time O(iterations x nnz): no factorization, no
+    dense matrix. Tiny matrices (n <= 40, below ARPACK's useful range) use a dense solver.
+    """
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+    n = a.shape[0]
+    if n <= 40:
+        return float(np.linalg.eigvalsh(a.toarray())[0]), True
+    v0 = np.random.default_rng(0).standard_normal(n)  # fixed start: the same answer on every run
+    try:
+        val = eigsh(
+            a, k=1, which="SA", tol=_EIG_TOL, ncv=min(n - 1, 40), maxiter=max(2000, n), v0=v0, return_eigenvectors=False
+        )
+        return float(val[0]), True
+    except ArpackNoConvergence as exc:
+        vals = np.asarray(exc.eigenvalues, dtype=float)
+        return (float(vals.min()) if vals.size else float("nan")), False
+
+
+def check_overlap(s: sp.spmatrix, path: str | Path) -> float:
+    """Refuse an S that is not positive definite; return the smallest eigenvalue of D^-1/2 S D^-1/2.
+
+    First every diagonal element must be > 0 (cheap; catches a negated S and, as on-site KS elements of
+    valence orbitals are negative, most KS/S swaps); then the smallest eigenvalue of the diagonally scaled
+    matrix (unit diagonal, same definiteness as S by Sylvester's law of inertia) is estimated by Lanczos and
+    must be > 0. A near-singular S (< 1e-8) is logged as a warning.
+    """
+    s = sp.csr_matrix(s)
+    d = s.diagonal()
+    bad = ~(d > 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DFTError(
+            f"{path}: not an overlap matrix: diagonal element S[{i + 1},{i + 1}] = {d[i]:.6g} is not positive "
+            f"({int(bad.sum())} of {len(d)}); were the KS and S files swapped, or S negated?"
+        )
+    scale = sp.diags(1.0 / np.sqrt(d))
+    lam, converged = _smallest_eigenvalue((scale @ s @ scale).tocsr())
+    if lam <= 0:
+        raise DFTError(
+            f"{path}: overlap matrix is not positive definite (smallest eigenvalue of the diagonally scaled S "
+            f"{lam:.3g}); were the KS and S files swapped, or is S damaged?"
+        )
+    if not converged:
+        logger.warning(
+            "%s: could not confirm that S is positive definite (Lanczos did not converge; smallest Ritz value %.3g)",
+            path,
+            lam,
+        )
+    elif lam < _NEAR_SINGULAR:
+        logger.warning(
+            "%s: S is nearly singular (smallest scaled eigenvalue %.3g): linearly dependent basis", path, lam
+        )
+    return lam
+
+
+def check_hamiltonian(h: sp.spmatrix, path: str | Path) -> None:
+    """Refuse an H that is all zero (non-finite values are refused when the file is read)."""
+    h = sp.csr_matrix(h)
+    if h.nnz == 0 or not np.any(h.data != 0):
+        raise DFTError(f"{path}: Kohn-Sham matrix is all zero (a damaged or placeholder file)")
+
+
+def check_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, where: str) -> None:
+    """Refuse a zero or singular cell, non-finite coordinates, and atoms closer than 0.5 Angstrom.
+
+    ``where`` names the source in the messages. The distance check uses ASE's binned neighbour list
+    (O(N), minimum image through ``pbc``), not an N x N distance matrix.
+    """
+    positions = np.asarray(positions, dtype=float)
+    cell = np.asarray(cell, dtype=float)
+    if not np.all(np.isfinite(cell)):
+        raise DFTError(f"{where}: cell has non-finite entries")
+    vol = abs(float(np.linalg.det(cell)))
+    if vol < 1e-6:
+        raise DFTError(f"{where}: cell {cell.tolist()} has zero volume (missing or zero lattice vectors?)")
+    if not np.all(np.isfinite(positions)):
+        k = int(np.flatnonzero(~np.isfinite(positions).all(axis=1))[0])
+        raise DFTError(f"{where}: atom {k + 1} has non-finite coordinates")
+    if len(positions) < 2 and not np.any(pbc):
+        return
+    from ase.neighborlist import primitive_neighbor_list
+
+    i, j, dist = primitive_neighbor_list(
+        "ijd", np.asarray(pbc, dtype=bool), cell, positions, MIN_ATOM_DISTANCE, self_interaction=False
+    )
+    if len(i):
+        k = int(np.argmin(dist))
+        a, b = sorted((int(i[k]), int(j[k])))
+        what = f"atoms {a + 1} and {b + 1}" if a != b else f"atom {a + 1} and its own periodic image"
+        raise DFTError(
+            f"{where}: {what} are {dist[k]:.3g} Angstrom apart (< {MIN_ATOM_DISTANCE}): coincident or duplicated atoms"
+        )

@@ -1,0 +1,125 @@
+"""Outputs: never replace an input or a non-file, nothing partial left behind, readable by the group (umask)."""
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hamforge.cli import main as cli_main
+from hamforge.io import OutputPathError, atomic_path, atomic_paths, check_output_path, write_text_atomic
+
+DATA = Path(__file__).parent / "data" / "cp2k"
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and restore it (the umask is per process; pytest runs serially)."""
+    old = os.umask(0o022)
+    yield lambda m: os.umask(m)
+    os.umask(old)
+
+
+def test_outputs_follow_the_umask(tmp_path, umask):
+    umask(0o022)
+    write_text_atomic(tmp_path / "a.txt", "x")
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # readable by group and others
+    assert cli_main(["parse-cp2k", str(DATA / "hfo2_szv"), "-o", str(tmp_path / "m.h5")]) == 0
+    assert stat.S_IMODE((tmp_path / "m.h5").stat().st_mode) == 0o644
+    umask(0o027)
+    write_text_atomic(tmp_path / "b.txt", "x")
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o640
+
+
+def test_output_that_is_an_input_is_refused(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "hfo2_szv", run)
+    before = (run / "KS.csr").read_bytes()
+    os.symlink(run / "S.csr", tmp_path / "link.h5")
+    for out in (run / "KS.csr", tmp_path / "link.h5"):
+        assert cli_main(["parse-cp2k", str(run), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "same file as the input" in err and "Traceback" not in err
+    assert (run / "KS.csr").read_bytes() == before
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in (DATA / "hfo2_szv").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device", "parent_is_file"])
+def test_non_regular_output_is_refused(tmp_path, capsys, kind):
+    if kind == "directory":
+        out = tmp_path / "adir"
+        out.mkdir()
+        want = "is a directory"
+    elif kind == "fifo":
+        out = tmp_path / "fifo"
+        os.mkfifo(out)
+        want = "is a FIFO"
+    elif kind == "device":
+        out = Path("/dev/null")
+        want = "is a device"
+    else:
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "m.h5"
+        want = "is not a directory"
+    assert cli_main(["parse-cp2k", str(DATA / "hfo2_szv"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert want in err and str(out) in err and "Traceback" not in err
+    if kind == "device":
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    with pytest.raises(OutputPathError, match=want):
+        write_text_atomic(out, "x")
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_sibling_outputs_appear_together_or_not_at_all(tmp_path):
+    a, b = tmp_path / "m.h5", tmp_path / "m.png"
+    with pytest.raises(RuntimeError, match="plot failed"), atomic_paths(a, b) as (ta, tb):
+        ta.write_text("matrix")
+        raise RuntimeError("plot failed")
+    assert list(tmp_path.iterdir()) == []
+    # the second target turns out to be a directory when the outputs are renamed into place
+    with pytest.raises(OutputPathError), atomic_paths(a, b) as (ta, tb):
+        ta.write_text("matrix")
+        tb.write_text("plot")
+        b.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"] and not a.exists()
+    with atomic_paths(a, tmp_path / "c.csv") as (ta, tc):
+        ta.write_text("matrix")
+        tc.write_text("csv")
+    assert a.read_text() == "matrix" and (tmp_path / "c.csv").read_text() == "csv"
+
+
+def test_atomic_path_leaves_target_untouched_on_error(tmp_path):
+    out = tmp_path / "x.txt"
+    out.write_text("old")
+    with pytest.raises(ValueError), atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise ValueError("boom")
+    assert out.read_text() == "old" and sorted(tmp_path.iterdir()) == [out]
+    assert check_output_path(out) == out
+
+
+_WRITER = """
+import sys, time
+from hamforge.io import atomic_paths
+with atomic_paths(sys.argv[1] + "/m.h5", sys.argv[1] + "/m.png") as (a, b):
+    a.write_text("half")
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)])
+def test_temporary_files_removed_on_signal(tmp_path, sig, code):
+    # SIGTERM: exit status 143 (Terminated); SIGINT: Python exits by re-raising SIGINT after the cleanup (-2)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(list(tmp_path.iterdir())) == 2  # the two temporary files exist while writing
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    assert list(tmp_path.iterdir()) == []
