@@ -13,15 +13,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from hamforge._structure_checks import MIN_ATOM_DISTANCE
 from hamforge.dft._settings import DFTError
 
 __all__ = ["MIN_ATOM_DISTANCE", "check_hamiltonian", "check_overlap", "check_structure"]
 
 logger = logging.getLogger(__name__)
-
-# Closer than this, two atoms are the same atom twice (a bad structure file), not chemistry: the shortest
-# bond there is (H2) is 0.74 Angstrom.
-MIN_ATOM_DISTANCE = 0.5
 
 # Below this smallest eigenvalue of the diagonally scaled S, the basis is numerically linearly dependent:
 # the generalized eigenproblem loses ~ -log10(lambda_min) digits; worth a warning, CP2K ran with it.
@@ -99,32 +96,7 @@ def check_hamiltonian(h: sp.spmatrix, path: str | Path) -> None:
 
 
 def check_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, where: str) -> None:
-    """Refuse a zero or singular cell, non-finite coordinates, and atoms closer than 0.5 Angstrom.
+    """:func:`hamforge._structure_checks.check_structure` raising :class:`DFTError` (``where`` names the source)."""
+    from hamforge._structure_checks import check_structure as _check
 
-    ``where`` names the source in the messages. The distance check uses ASE's binned neighbour list
-    (O(N), minimum image through ``pbc``), not an N x N distance matrix.
-    """
-    positions = np.asarray(positions, dtype=float)
-    cell = np.asarray(cell, dtype=float)
-    if not np.all(np.isfinite(cell)):
-        raise DFTError(f"{where}: cell has non-finite entries")
-    vol = abs(float(np.linalg.det(cell)))
-    if vol < 1e-6:
-        raise DFTError(f"{where}: cell {cell.tolist()} has zero volume (missing or zero lattice vectors?)")
-    if not np.all(np.isfinite(positions)):
-        k = int(np.flatnonzero(~np.isfinite(positions).all(axis=1))[0])
-        raise DFTError(f"{where}: atom {k + 1} has non-finite coordinates")
-    if len(positions) < 2 and not np.any(pbc):
-        return
-    from ase.neighborlist import primitive_neighbor_list
-
-    i, j, dist = primitive_neighbor_list(
-        "ijd", np.asarray(pbc, dtype=bool), cell, positions, MIN_ATOM_DISTANCE, self_interaction=False
-    )
-    if len(i):
-        k = int(np.argmin(dist))
-        a, b = sorted((int(i[k]), int(j[k])))
-        what = f"atoms {a + 1} and {b + 1}" if a != b else f"atom {a + 1} and its own periodic image"
-        raise DFTError(
-            f"{where}: {what} are {dist[k]:.3g} Angstrom apart (< {MIN_ATOM_DISTANCE}): coincident or duplicated atoms"
-        )
+    _check(positions, cell, pbc, where, error=DFTError)
