@@ -16,15 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from hamforge.basis import ElementBasis, orbital_table
-from hamforge.graph import (
-    assemble_gamma,
-    blocks_to_coupled,
-    build_targets,
-    fold_blocks,
-    neighbor_list,
-    ragged_blocks,
-    reverse_edge_index,
-)
+from hamforge.graph import blocks_to_coupled, build_targets, synthetic_hamiltonian
 from hamforge.io import MatrixData, read_partitions, read_targets_file, write_targets_file
 from hamforge.model import HamiltonianModel, ModelConfig
 from hamforge.partition import run_partition
@@ -44,30 +36,7 @@ def synthetic(n=6, cell_len=3.8, r_cut=4.0, seed=0):
     cell = np.diag([cell_len, cell_len * 1.1, cell_len * 0.95])
     x = rng.uniform(0, 1, (n, 3)) @ cell
     kinds = np.array(["A", "B"] * (n // 2), dtype=object)
-    tab = orbital_table(kinds, AB)
-    nl = neighbor_list(x, cell, True, r_cut)
-    rev = reverse_edge_index(nl)
-    i, j = nl.edge_index
-    rows, cols = tab.n_orb[i], tab.n_orb[j]
-    blocks = [rng.normal(size=(r, c)) * 0.05 for r, c in zip(rows, cols)]
-    for e in range(nl.n_edges):
-        if rev[e] < e:
-            blocks[e] = blocks[rev[e]].T.copy()
-    edge_blocks = ragged_blocks(np.concatenate([b.ravel() for b in blocks]), rows, cols)
-    onsite = []
-    for a in range(n):
-        m = rng.normal(size=(tab.n_orb[a], tab.n_orb[a]))
-        onsite.append(m + m.T)
-    node_blocks = ragged_blocks(np.concatenate([b.ravel() for b in onsite]), tab.n_orb, tab.n_orb)
-    nodes_f, pairs_f = fold_blocks(edge_blocks, nl, node_blocks)
-    from hamforge.graph import fold_map
-
-    pair_index, _ = fold_map(nl)
-    H = assemble_gamma(nodes_f, pairs_f, pair_index, tab.n_orb, tab.offset)
-    S = sp.identity(tab.n_orbitals, format="csr")
-    data = MatrixData(numbers=np.where(kinds == "A", 14, 6), positions=x, cell=cell, pbc=np.ones(3, bool),
-                      kinds=kinds, basis=AB, H=H, S=S)
-    return data, nl, edge_blocks, node_blocks
+    return synthetic_hamiltonian(np.where(kinds == "A", 14, 6), x, cell, True, kinds, AB, r_cut, seed=seed)
 
 
 def test_layouts_of_the_issue_and_the_column_map():

@@ -20,6 +20,7 @@ from hamforge.graph._blocks import (
 )
 from hamforge.graph._load import load_structure_graph, structure_graph
 from hamforge.graph._neighbors import neighbor_list, reverse_edge_index
+from hamforge.graph._synthetic import synthetic_hamiltonian
 from hamforge.graph._targets import (
     blocks_to_coupled,
     build_targets,
@@ -50,6 +51,7 @@ __all__ = [
     "ragged_blocks",
     "reverse_edge_index",
     "structure_graph",
+    "synthetic_hamiltonian",
     "targets_to_blocks",
     "targets_to_matrix",
 ]
