@@ -31,7 +31,7 @@ STRUCT = "q0_f00010"
 
 
 def _partition(targets: Path, out: Path) -> None:
-    from hamforge.partition._cli import add_partition_parser
+    from hamforge.cli import add_partition_parser
 
     run_cli(add_partition_parser, ["partition", str(targets), "--parts", "2", "--method", "lownn", "-o", str(out)])
 
@@ -92,7 +92,7 @@ def test_manifest_lists_every_file_with_its_checksum_config_seeds_and_versions(r
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert manifest["config"]["hash"] == config_hash(config)
     assert manifest["config"]["material_hash"] == config_hash(config["materials"]["a-Si"])
-    assert manifest["seeds"] == {"decorrelate.seed": 0, "md.quench_seeds.q0": 2083679833, "md.seed": 7}
+    assert manifest["seeds"] == {"decorrelate.seed": 0, "md.quench_seeds.q0": 2083679833, "md.seed": 7, "train.seed": 0}
     sw = manifest["software"]
     assert sw["cp2k"] == "CP2K version 2023.1" or sw["cp2k"].startswith("2023.1")
     assert sw["numpy"] and sw["h5py"] and sw["hamforge"] and sw["snakemake"]
