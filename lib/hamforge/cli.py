@@ -146,7 +146,7 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("structure", metavar="STRUCTURE")
     p.add_argument("--rcut", type=float, default=None, metavar="R",
                    help="neighbour cutoff in Angstrom (required unless STRUCTURE stores a graph)")
-    p.add_argument("--method", choices=("slices", "lownn", "metis"), default="lownn")
+    p.add_argument("--method", choices=("slices", "lownn", "brick", "metis"), default="lownn")
     p.add_argument("--parts", type=int, default=None, metavar="P", help="number of parts")
     p.add_argument("--halo", type=int, default=1, metavar="K",
                    help="halo depth in hops (= message-passing layers for exact predictions; default 1)")

@@ -1,4 +1,4 @@
-"""hamforge.partition: slices, Low-NN recursive bisection and METIS; k-hop augmented partitions; metrics.
+"""hamforge.partition: slices, Low-NN recursive bisection, brick-wall layouts and METIS; k-hop augmented partitions; metrics.
 
 Conventions (``docs/conventions.md``, ``docs/partition.md``): edges ``(i, j, R)`` of a
 :class:`hamforge.graph.NeighborList`, sorted by centre ``i`` (the receiver). A part owns its atoms and
@@ -17,6 +17,7 @@ from hamforge.io import (
     write_partitions,
 )
 from hamforge.partition._augment import augment, augment_all
+from hamforge.partition._brick import BrickLayout, partition_brick, plan_brick
 from hamforge.partition._lownn import node_degree, partition_lownn
 from hamforge.partition._metis import atom_adjacency, partition_metis
 from hamforge.partition._metrics import partition_metrics, plot_partition
@@ -28,6 +29,9 @@ __all__ = [
     "partition_atoms",
     "partition_slices",
     "partition_lownn",
+    "partition_brick",
+    "plan_brick",
+    "BrickLayout",
     "partition_metis",
     "longest_axis",
     "node_degree",

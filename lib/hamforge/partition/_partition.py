@@ -1,4 +1,4 @@
-"""One interface over the three partitioners, and the partition + augment + metrics pipeline."""
+"""One interface over the four partitioners, and the partition + augment + metrics pipeline."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from hamforge.geometry import NeighborList
 from hamforge.io import AugmentedPartition
 from hamforge.partition._augment import augment_all
+from hamforge.partition._brick import partition_brick
 from hamforge.partition._checks import check_int, check_nl
 from hamforge.partition._lownn import partition_lownn
 from hamforge.partition._metis import partition_metis
@@ -19,10 +20,11 @@ from hamforge.partition._slices import partition_slices
 
 __all__ = ["METHODS", "partition_atoms", "PartitionResult", "run_partition"]
 
-METHODS = ("slices", "lownn", "metis")
+METHODS = ("slices", "lownn", "brick", "metis")
 _OPTIONS = {
     "slices": ("axis", "thickness"),
     "lownn": ("weights",),
+    "brick": ("weights",),
     "metis": ("edge_weights", "vertex_weights", "seed", "contiguous"),
 }
 
@@ -35,6 +37,7 @@ def partition_atoms(nl: NeighborList, positions, method: str, n_parts: int | Non
     * ``"slices"`` (:func:`partition_slices`): ``axis`` (0, 1, 2 or None = longest), ``thickness`` (Å;
       then ``n_parts`` must be None, the number of slices follows from the thickness);
     * ``"lownn"`` (:func:`partition_lownn`): ``weights`` (default: node degree);
+    * ``"brick"`` (:func:`partition_brick`): ``weights`` (default: node degree);
     * ``"metis"`` (:func:`partition_metis`): ``edge_weights``, ``vertex_weights``, ``seed``,
       ``contiguous``. ``positions`` is not used.
 
@@ -56,6 +59,8 @@ def partition_atoms(nl: NeighborList, positions, method: str, n_parts: int | Non
         return partition_slices(nl, positions, n_parts, **options)
     if method == "lownn":
         return partition_lownn(nl, positions, n_parts, **options)
+    if method == "brick":
+        return partition_brick(nl, positions, n_parts, **options)
     return partition_metis(nl, n_parts, **options)
 
 
