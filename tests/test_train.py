@@ -125,7 +125,7 @@ def _grads(model, samples):
     return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("method", ["slices", "lownn", "metis"])
+@pytest.mark.parametrize("method", ["slices", "lownn", "metis", "brick"])
 def test_partitioned_gradients_equal_full_graph(tmp_path, method):
     data, *_ = synthetic(n=16, cell_len=6.5, r_cut=3.5, seed=3)
     t = build_targets(data, 3.5)
