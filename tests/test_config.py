@@ -35,6 +35,16 @@ def test_default_and_smoke_configs_are_valid():
         (lambda c: c["resources"]["cp2k"].update(mpi_tasks=0), "resources.cp2k.mpi_tasks"),
         (lambda c: c["materials"]["a-Si"]["md"]["stages"][0].update(ensemble="nve"), "materials.a-Si.md.stages[0].ensemble"),
         (lambda c: c["materials"]["a-Si"].pop("dft"), "materials.a-Si"),
+        # training settings, refused at workflow start
+        (lambda c: c["materials"]["a-Si"]["train"].update(lr=0.0), "materials.a-Si.train.lr"),
+        (lambda c: c["materials"]["a-Si"]["train"].update(optimizer="sgdx"), "materials.a-Si.train.optimizer"),
+        (lambda c: c["materials"]["a-Si"]["train"].update(min_lr=1.0), "materials.a-Si.train.min_lr"),
+        # 3 quenches x 2 snapshots, quench 2 held out: 4 training structures, all 4 held aside leaves none
+        (lambda c: c["materials"]["a-Si"]["train"].update(validation_structures=4),
+         "materials.a-Si.train.validation_structures"),
+        (lambda c: c["materials"]["a-Si"]["model"].update(n_heads=3), "materials.a-Si.model.n_heads"),
+        (lambda c: c["materials"]["a-Si"]["train"].update(use_partitions=True) or
+         c["materials"]["a-Si"].setdefault("partition", {}).update(halo=0), "materials.a-Si.partition.halo"),
     ],
 )
 def test_bad_value_names_the_key(mutate, key):
