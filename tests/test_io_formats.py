@@ -35,7 +35,11 @@ BASIS = {"Si": ElementBasis(element="Si", name="SZV-MOLOPT-SR-GTH", shells=(0, 1
 def _matrix_data(n=10, cell=SKEWED, seed=0, pbc=(True, True, True)) -> MatrixData:
     """A small structure with a dense random symmetric H (every block non-zero) and a diagonally dominant S."""
     rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 1, (n, 3)) @ cell
+    x = np.zeros((0, 3))
+    while len(x) < n:  # random atoms at least 1 A apart (minimum image): a structure the readers accept
+        c = rng.uniform(0, 1, 3) @ cell
+        if not len(x) or np.linalg.norm(minimum_image(x - c, cell, pbc), axis=1).min() > 1.0:
+            x = np.vstack([x, c])
     kinds = np.array(["Si"] * n, dtype=object)
     norb = orbital_table(kinds, BASIS).n_orbitals
     h = rng.normal(size=(norb, norb))
@@ -113,6 +117,16 @@ def test_zero_cell_and_out_of_range_indices_name_file_and_field(files):
         f["graph/edge_index"][...] = ei
     with pytest.raises(TargetsFileError, match=r"t\.h5: /graph/edge_index: atom ids outside"):
         read_targets_file(path)
+
+
+def test_coincident_atoms_in_a_matrix_file_name_the_file(files):
+    path = files["matrix"][0]
+    with h5py.File(path, "a") as f:
+        x = f["structure/positions"][()]
+        x[1] = x[0] + 0.1
+        f["structure/positions"][...] = x
+    with pytest.raises(MatrixFileError, match=r"m\.h5: atoms 1 and 2 are 0\.173 Angstrom apart"):
+        read_matrix_file(path)
 
 
 def test_graph_only_reader_equals_full_reader_graph(files):

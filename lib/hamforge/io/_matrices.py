@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from hamforge._structure_checks import check_structure
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
 from hamforge.io._atomic import atomic_path
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
@@ -145,4 +146,6 @@ def read_matrix_file(path: str | os.PathLike) -> MatrixData:
             basis=read_basis_group(r), H=csr("H"), S=csr("S"), provenance=r.json_attr("provenance", default={}),
         )
     data.validate(str(path))
+    # a zero cell or coincident atoms make every downstream matrix meaningless: refuse them naming the file
+    check_structure(data.positions, data.cell, data.pbc, str(path), error=MatrixFileError)
     return data
