@@ -42,10 +42,11 @@ __all__ = [
 # Overlap magnitude treated as zero when choosing the image range (``overlap_range``).
 DEFAULT_EPS = 1e-12
 DEFAULT_BASIS_FILE = "BASIS_MOLOPT"
-# Centre atoms per chunk: with MOLOPT ranges (~14-19 A) a chunk of 32 atoms needs ~1,500-3,000 copies,
-# i.e. a dense (32 n_orb) x (2,000 n_orb) float64 buffer of ~5-50 MB; CPU time barely depends on it (libcint
-# skips far primitive pairs cheaply: 8..128 atoms per chunk all took 1.4-1.5 s for 216 Si atoms, SZV).
-DEFAULT_CHUNK_ATOMS = 32
+# Centre atoms per chunk. The dense buffer is (chunk orbitals) x (orbitals of the copies within range of the
+# chunk); measured peak memory above the start of a streamed run (HfO2 DZVP, 96 atoms, range 18.75 A):
+# 8 atoms per chunk 31 MB buffer / 159 MB peak / 3.8 s CPU, 32 atoms 145 MB / 558 MB / 5.6 s. CPU time barely
+# depends on it otherwise (libcint skips far primitive pairs cheaply; 216 Si atoms SZV: 1.4 s for 8..128).
+DEFAULT_CHUNK_ATOMS = 8
 
 
 class OverlapError(BasisError):
