@@ -25,12 +25,14 @@ from hamforge.basis._overlap import (
     overlap_range,
     resolve_basis_sets,
 )
+from hamforge.basis._overlap_check import check_overlap_positive, overlap_min_eigenvalue
 from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, orbital_table
 
 __all__ = [
+    "DEFAULT_EPS",
+    "VERIFIED_L_MAX",
     "BasisError",
     "Blocks",
-    "DEFAULT_EPS",
     "ElementBasis",
     "GaussianBasis",
     "OrbitalTable",
@@ -38,14 +40,15 @@ __all__ = [
     "OverlapError",
     "ShellGroup",
     "TargetLayout",
-    "VERIFIED_L_MAX",
     "build_layout",
+    "check_overlap_positive",
     "cp2k_data_dirs",
     "iter_overlap_blocks",
     "cp2k_data_names",
     "orbital_table",
     "overlap_blocks",
     "overlap_matrix",
+    "overlap_min_eigenvalue",
     "overlap_range",
     "read_cp2k_basis",
     "read_cp2k_gaussians",

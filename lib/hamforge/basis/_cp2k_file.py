@@ -26,7 +26,7 @@ import numpy as np
 from hamforge.basis._gaussians import GaussianBasis, ShellGroup
 from hamforge.basis._types import BasisError, ElementBasis
 
-__all__ = ["read_cp2k_basis", "read_cp2k_gaussians", "resolve_cp2k_data_file", "cp2k_data_dirs", "cp2k_data_names"]
+__all__ = ["cp2k_data_dirs", "cp2k_data_names", "read_cp2k_basis", "read_cp2k_gaussians", "resolve_cp2k_data_file"]
 
 
 def cp2k_data_dirs() -> list[Path]:

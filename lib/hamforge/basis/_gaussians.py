@@ -24,7 +24,7 @@ import numpy as np
 
 from hamforge.basis._types import BasisError, ElementBasis
 
-__all__ = ["GaussianBasis", "ShellGroup", "VERIFIED_L_MAX"]
+__all__ = ["VERIFIED_L_MAX", "GaussianBasis", "ShellGroup"]
 
 # Highest angular momentum whose libcint order/normalization is verified against CP2K (f, the Hf DZVP shell).
 VERIFIED_L_MAX = 3
@@ -108,8 +108,9 @@ def libcint_kind(label: str, basis: GaussianBasis) -> LibcintKind:
             f"with l = {too_high}; overlaps are only produced for l <= {VERIFIED_L_MAX} (s, p, d, f), the orders "
             f"and signs checked against CP2K"
         )
-    pyscf_basis = [[g.l, *[[e, *c] for e, c in zip(g.exponents.tolist(), g.coefficients.tolist())]]
-                   for g in basis.groups]
+    pyscf_basis = [
+        [g.l, *[[e, *c] for e, c in zip(g.exponents.tolist(), g.coefficients.tolist())]] for g in basis.groups
+    ]
     bas, env = make_bas_env(pyscf_basis, atom_id=0, ptr=0)  # one bas row per group, groups in order
     perm = []
     start = 0
@@ -120,8 +121,13 @@ def libcint_kind(label: str, basis: GaussianBasis) -> LibcintKind:
             perm.append(start + c * width + inner)
         start += g.n_shells * width
     ao_perm = np.concatenate(perm).astype(np.int64)
-    return LibcintKind(label=label, bas=np.asarray(bas, np.int32), env=np.asarray(env, np.float64),
-                       ao_perm=ao_perm, n_orb=int(ao_perm.shape[0]))
+    return LibcintKind(
+        label=label,
+        bas=np.asarray(bas, np.int32),
+        env=np.asarray(env, np.float64),
+        ao_perm=ao_perm,
+        n_orb=int(ao_perm.shape[0]),
+    )
 
 
 class LibcintSites:
@@ -152,7 +158,7 @@ class LibcintSites:
         width = int(self.n_orb.max())
         self.ao_perm = np.zeros((len(kinds), width), np.int64)
         for i, k in enumerate(kinds):
-            self.ao_perm[i, :k.n_orb] = k.ao_perm
+            self.ao_perm[i, : k.n_orb] = k.ao_perm
 
     def _bas(self, site_kind: np.ndarray, atom_offset: int) -> np.ndarray:
         n = self._nbas[site_kind]

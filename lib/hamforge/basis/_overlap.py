@@ -17,32 +17,36 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterator, Mapping, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from hamforge.basis._cp2k_file import read_cp2k_gaussians, resolve_cp2k_data_file
 from hamforge.basis._gaussians import GaussianBasis, LibcintSites, angstrom_to_bohr, libcint_kind
+from hamforge.basis._images import ImageSearch
 from hamforge.basis._types import BasisError, ElementBasis
 
 __all__ = [
-    "OverlapError",
+    "DEFAULT_EPS",
     "Blocks",
     "OverlapChunk",
-    "resolve_basis_sets",
+    "OverlapError",
     "iter_overlap_blocks",
     "overlap_blocks",
-    "overlap_range",
     "overlap_matrix",
-    "DEFAULT_EPS",
+    "overlap_range",
+    "resolve_basis_sets",
 ]
 
 # Overlap magnitude treated as zero when choosing the image range (``overlap_range``).
 DEFAULT_EPS = 1e-12
 DEFAULT_BASIS_FILE = "BASIS_MOLOPT"
-# Centre atoms per chunk: with MOLOPT ranges (~12-15 A) a chunk of 64 atoms needs ~1,000-2,000 copies,
-# i.e. a dense (64 n_orb) x (1,500 n_orb) float64 buffer of ~10-100 MB.
-DEFAULT_CHUNK_ATOMS = 64
+# Centre atoms per chunk. The dense buffer is (chunk orbitals) x (orbitals of the copies within range of the
+# chunk); measured peak memory above the start of a streamed run (HfO2 DZVP, 96 atoms, range 18.75 A):
+# 8 atoms per chunk 31 MB buffer / 159 MB peak / 3.8 s CPU, 32 atoms 145 MB / 558 MB / 5.6 s. CPU time barely
+# depends on it otherwise (libcint skips far primitive pairs cheaply; 216 Si atoms SZV: 1.4 s for 8..128).
+DEFAULT_CHUNK_ATOMS = 8
 
 
 class OverlapError(BasisError):
@@ -65,7 +69,7 @@ class Blocks(NamedTuple):
 
     def block(self, p: int) -> np.ndarray:
         r, c = (int(v) for v in self.shape[p])
-        return self.data[self.offsets[p]:self.offsets[p + 1]].reshape(r, c)
+        return self.data[self.offsets[p] : self.offsets[p + 1]].reshape(r, c)
 
 
 class OverlapChunk(NamedTuple):
@@ -118,8 +122,10 @@ def _resolve_one(spec, default_file) -> GaussianBasis:
     if isinstance(spec, ElementBasis):
         gb = read_cp2k_gaussians(resolve_cp2k_data_file(default_file), spec.element, spec.name)
         if gb.shells != tuple(spec.shells):
-            raise BasisError(f"basis {spec.name!r} of {spec.element!r} in {gb.source} has shells {gb.shells}, "
-                             f"but the given ElementBasis says {tuple(spec.shells)}")
+            raise BasisError(
+                f"basis {spec.name!r} of {spec.element!r} in {gb.source} has shells {gb.shells}, "
+                f"but the given ElementBasis says {tuple(spec.shells)}"
+            )
         return gb
     if isinstance(spec, (tuple, list)) and len(spec) in (2, 3) and all(isinstance(s, (str, os.PathLike)) for s in spec):
         element, name = str(spec[0]), str(spec[1])
@@ -146,14 +152,22 @@ def _prepare(positions, cell, kinds, basis_sets, basis_file) -> _Prepared:
     labels, kind = np.unique(kinds.astype(str), return_inverse=True)
     labels = labels.tolist()
     bases = resolve_basis_sets(basis_sets, labels, basis_file)
-    sites = LibcintSites([libcint_kind(k, bases[k]) for k in labels])
+    sites = _libcint_sites(labels, bases)
     kind = kind.astype(np.int64).reshape(-1)
     return _Prepared(x, cell, kind, labels, sites, sites.n_orb[kind])
 
 
+def _libcint_sites(labels, bases) -> LibcintSites:
+    try:
+        return LibcintSites([libcint_kind(k, bases[k]) for k in labels])
+    except BasisError as exc:
+        raise OverlapError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------------------------- per-image blocks
-def iter_overlap_blocks(positions, cell, kinds, basis_sets, edge_index, shift, *, basis_file=None,
-                        chunk_atoms: int = DEFAULT_CHUNK_ATOMS) -> Iterator[OverlapChunk]:
+def iter_overlap_blocks(
+    positions, cell, kinds, basis_sets, edge_index, shift, *, basis_file=None, chunk_atoms: int = DEFAULT_CHUNK_ATOMS
+) -> Iterator[OverlapChunk]:
     """Overlap blocks chunk by chunk of centre atoms (bounded memory; see :class:`OverlapChunk`).
 
     Args:
@@ -170,44 +184,56 @@ def iter_overlap_blocks(positions, cell, kinds, basis_sets, edge_index, shift, *
     centre, so the chunks cover all blocks once.
     """
     prep = _prepare(positions, cell, kinds, basis_sets, basis_file)
-    n = prep.x.shape[0]
-    ei, ej, shift = _check_edges(edge_index, shift, n)
+    ei, ej, shift = _check_edges(edge_index, shift, prep.x.shape[0])
     if not isinstance(chunk_atoms, (int, np.integer)) or chunk_atoms < 1:
         raise OverlapError(f"chunk_atoms: expected a positive integer, got {chunk_atoms!r}")
-    if n == 0:
-        return
+    return _iter_chunks(prep, ei, ej, shift, int(chunk_atoms))  # inputs checked now, blocks computed lazily
+
+
+def _iter_chunks(prep: _Prepared, ei, ej, shift, chunk_atoms) -> Iterator[OverlapChunk]:
+    n = prep.x.shape[0]
     edge_order = np.arange(ei.shape[0]) if np.all(ei[1:] >= ei[:-1]) else np.argsort(ei, kind="stable")
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(ei, minlength=n), out=ptr[1:])
-    rmax = int(np.abs(shift).max()) if shift.size else 0
-    base = 2 * rmax + 1
-    if n * base**3 >= 2**62:
-        raise OverlapError(f"shift: image indices up to {rmax} are too large for {n} atoms")
-    order = _spatial_order(prep.x, int(chunk_atoms))
-    local = np.zeros(n, np.int64)
-    for a in range(0, n, int(chunk_atoms)):
-        centres = order[a:a + int(chunk_atoms)]
-        local[centres] = np.arange(centres.shape[0])
+    for centres in _chunks(prep.x, chunk_atoms):
         eid = edge_order[_ranges(ptr[centres], ptr[centres + 1] - ptr[centres])]
-        i, j, r = ei[eid], ej[eid], shift[eid]
-        # distinct image copies (atom, R) the chunk needs: its neighbours and the centres themselves
-        keys = np.concatenate([_encode(j, r, rmax, base), _encode(centres, np.zeros((centres.shape[0], 3), np.int64),
-                                                                      rmax, base)])
-        uniq, inv = np.unique(keys, return_inverse=True)
-        inv = inv.reshape(-1)
-        c_atom, c_shift = _decode(uniq, rmax, base)
-        c_xyz = prep.x[c_atom] + c_shift.astype(np.float64) @ prep.cell
-        dense = prep.sites.overlap(prep.kind[centres], prep.x[centres], prep.kind[c_atom], c_xyz)
-        row0 = prep.sites.ao_offsets(prep.kind[centres])[:-1]
-        col0 = prep.sites.ao_offsets(prep.kind[c_atom])[:-1]
-        ne = eid.shape[0]
-        edge_data = _gather(dense, row0[local[i]], col0[inv[:ne]], prep.kind[i], prep.kind[j], prep.sites)
-        node_data = _gather(dense, row0, col0[inv[ne:]], prep.kind[centres], prep.kind[centres], prep.sites)
+        node_data, edge_data = _chunk_blocks(prep, centres, ei[eid], ej[eid], shift[eid])
         yield OverlapChunk(centres, node_data, eid, edge_data)
 
 
-def overlap_blocks(positions, cell, kinds, basis_sets, edge_index, shift, *, basis_file=None,
-                   chunk_atoms: int = DEFAULT_CHUNK_ATOMS) -> tuple[Blocks, Blocks]:
+def _chunks(x: np.ndarray, chunk_atoms: int) -> Iterator[np.ndarray]:
+    order = _spatial_order(x, chunk_atoms)
+    for a in range(0, x.shape[0], chunk_atoms):
+        yield order[a : a + chunk_atoms]
+
+
+def _chunk_blocks(prep: _Prepared, centres, i, j, r) -> tuple[np.ndarray, np.ndarray]:
+    """Flat on-site blocks of ``centres`` and flat blocks of the pairs ``(i, j, r)`` (all ``i`` in ``centres``)."""
+    # distinct image copies (atom, R) the chunk needs: its neighbours and the centres themselves
+    rmax = int(np.abs(r).max()) if r.size else 0
+    base = 2 * rmax + 1
+    if prep.x.shape[0] * base**3 >= 2**62:
+        raise OverlapError(f"shift: image indices up to {rmax} are too large for {prep.x.shape[0]} atoms")
+    zero = np.zeros((centres.shape[0], 3), np.int64)
+    keys = np.concatenate([_encode(j, r, rmax, base), _encode(centres, zero, rmax, base)])
+    uniq, inv = np.unique(keys, return_inverse=True)
+    inv = inv.reshape(-1)
+    c_atom, c_shift = _decode(uniq, rmax, base)
+    c_xyz = prep.x[c_atom] + c_shift.astype(np.float64) @ prep.cell
+    dense = prep.sites.overlap(prep.kind[centres], prep.x[centres], prep.kind[c_atom], c_xyz)
+    row0 = prep.sites.ao_offsets(prep.kind[centres])[:-1]
+    col0 = prep.sites.ao_offsets(prep.kind[c_atom])[:-1]
+    by_atom = np.argsort(centres)
+    local = by_atom[np.searchsorted(centres, i, sorter=by_atom)]  # position of each pair's centre in centres
+    ne = i.shape[0]
+    edge_data = _gather(dense, row0[local], col0[inv[:ne]], prep.kind[i], prep.kind[j], prep.sites)
+    node_data = _gather(dense, row0, col0[inv[ne:]], prep.kind[centres], prep.kind[centres], prep.sites)
+    return node_data, edge_data
+
+
+def overlap_blocks(
+    positions, cell, kinds, basis_sets, edge_index, shift, *, basis_file=None, chunk_atoms: int = DEFAULT_CHUNK_ATOMS
+) -> tuple[Blocks, Blocks]:
     """On-site blocks ``(i, i, 0)`` of all atoms and one block ``S_ij(R)`` per edge, CP2K orbital order.
 
     Arguments as :func:`iter_overlap_blocks`. Returns ``(node_blocks, edge_blocks)`` as :class:`Blocks`
@@ -222,8 +248,9 @@ def overlap_blocks(positions, cell, kinds, basis_sets, edge_index, shift, *, bas
     node_off, edge_off = _offsets(prep_n * prep_n), _offsets(edge_shape[:, 0] * edge_shape[:, 1])
     node_data = np.empty(node_off[-1], np.float64)
     edge_data = np.empty(edge_off[-1], np.float64)
-    for ch in iter_overlap_blocks(positions, cell, kinds, basis_sets, (ei, ej), shift, basis_file=basis_file,
-                                  chunk_atoms=chunk_atoms):
+    for ch in iter_overlap_blocks(
+        positions, cell, kinds, basis_sets, (ei, ej), shift, basis_file=basis_file, chunk_atoms=chunk_atoms
+    ):
         node_data[_ranges(node_off[ch.atoms], prep_n[ch.atoms] ** 2)] = ch.node_data
         sizes = edge_off[ch.edges + 1] - edge_off[ch.edges]
         edge_data[_ranges(edge_off[ch.edges], sizes)] = ch.edge_data
@@ -277,8 +304,9 @@ def _spatial_order(x: np.ndarray, chunk_atoms: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- range, Gamma S
-def overlap_range(basis_sets: Mapping[str, object], *, eps: float = DEFAULT_EPS, basis_file=None,
-                  step: float = 0.05) -> float:
+def overlap_range(
+    basis_sets: Mapping[str, object], *, eps: float = DEFAULT_EPS, basis_file=None, step: float = 0.05
+) -> float:
     """Distance (Angstrom) beyond which every atom-pair block of the given kinds has ``||S_ij||_F < eps``.
 
     Computed, not estimated: for every pair of kinds the block of two atoms at distance ``r`` is evaluated on
@@ -292,7 +320,7 @@ def overlap_range(basis_sets: Mapping[str, object], *, eps: float = DEFAULT_EPS,
         raise OverlapError(f"eps: expected a number in (0, 1), got {eps!r}")
     bases = resolve_basis_sets(basis_sets, None, basis_file)
     labels = sorted(bases)
-    sites = LibcintSites([libcint_kind(k, bases[k]) for k in labels])
+    sites = _libcint_sites(labels, bases)
     best = 0.0
     for a in range(len(labels)):
         for b in range(a, len(labels)):
@@ -314,15 +342,25 @@ def overlap_range(basis_sets: Mapping[str, object], *, eps: float = DEFAULT_EPS,
     return best
 
 
-def overlap_matrix(positions, cell, pbc, kinds, basis_sets, r_cut: float | None = None, *, eps: float = DEFAULT_EPS,
-                   basis_file=None, chunk_atoms: int = DEFAULT_CHUNK_ATOMS):
+def overlap_matrix(
+    positions,
+    cell,
+    pbc,
+    kinds,
+    basis_sets,
+    r_cut: float | None = None,
+    *,
+    eps: float = DEFAULT_EPS,
+    basis_file=None,
+    chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
+):
     """Gamma-point overlap ``S = sum_R S(R)`` as ``scipy.sparse.csr_matrix`` (Norb x Norb), CP2K order.
 
-    Atom pairs ``(i, j, R)`` within ``r_cut`` (default :func:`overlap_range` of the kinds present at ``eps``,
-    so everything omitted is below ``eps`` per block) come from ASE's neighbour list
-    (``ase.neighborlist.primitive_neighbor_list``, the library made for it; ``hamforge.graph`` sits above this
-    room), are computed chunk by chunk (:func:`iter_overlap_blocks`) and summed into CSR rows per chunk, so
-    working memory beyond the result and the pair list is one chunk. Rows/columns follow
+    Atom pairs ``(i, j, R)`` with ``0 < |x_j + R @ cell - x_i| <= r_cut`` (default :func:`overlap_range` of the
+    kinds present at ``eps``, so every omitted block has Frobenius norm below ``eps``) are found chunk by chunk
+    of centre atoms (``hamforge.basis._images``), their blocks computed as in :func:`iter_overlap_blocks` and
+    summed into the chunk's CSR rows, so working memory beyond the result is O(N) plus one chunk: no edge
+    list of the whole structure is built. ``pbc``: ``(3,)`` bool (or one bool); open axes get ``R = 0``. Rows/columns follow
     ``hamforge.basis.orbital_table(kinds, ...)``: atoms in input order, shells in basis-file order, m = -l..l.
     Blocks within ``r_cut`` are stored whole (as CP2K does), symmetric to rounding (~1e-16).
     """
@@ -338,19 +376,26 @@ def overlap_matrix(positions, cell, pbc, kinds, basis_sets, r_cut: float | None 
         r_cut = overlap_range(present, eps=eps, basis_file=basis_file)
     if not (isinstance(r_cut, (float, int)) and r_cut > 0):
         raise OverlapError(f"r_cut: expected a positive number of Angstrom, got {r_cut!r}")
-    ei, ej, shift = _ase_pairs(x, cell_a, pbc_a, float(r_cut))
+    prep = _prepare(x, cell_a, kinds, basis_sets, basis_file)
+    try:
+        search = ImageSearch(x, cell_a, pbc_a, float(r_cut))
+    except ValueError as exc:
+        raise OverlapError(str(exc)) from None
+    if not isinstance(chunk_atoms, (int, np.integer)) or chunk_atoms < 1:
+        raise OverlapError(f"chunk_atoms: expected a positive integer, got {chunk_atoms!r}")
     orb_off = _offsets(n_orb)
     pieces, row_owner = [], []
-    for ch in iter_overlap_blocks(x, cell_a, kinds, basis_sets, (ei, ej), shift, basis_file=basis_file,
-                                  chunk_atoms=chunk_atoms):
-        ca = ch.atoms
+    pos = np.empty(x.shape[0], np.int64)
+    for ca in _chunks(x, int(chunk_atoms)):
+        pi, pj, pr = search.pairs(ca)
+        node_data, edge_data = _chunk_blocks(prep, ca, pi, pj, pr)
         local_row0 = _offsets(n_orb[ca])
-        pos = np.empty(x.shape[0], np.int64)
         pos[ca] = np.arange(ca.shape[0])
-        bi = np.concatenate([ca, ei[ch.edges]])
-        bj = np.concatenate([ca, ej[ch.edges]])
+        bi = np.concatenate([ca, pi])
+        bj = np.concatenate([ca, pj])
         rows, cols = _block_coordinates(local_row0[pos[bi]], orb_off[bj], n_orb[bi], n_orb[bj])
-        data = np.concatenate([ch.node_data, ch.edge_data])
+        data = np.concatenate([node_data, edge_data])
+        # duplicates (images of one atom pair) are summed here: the Gamma-point fold
         pieces.append(sp.csr_matrix((data, (rows, cols)), shape=(int(local_row0[-1]), int(orb_off[-1]))))
         row_owner.append(ca)
     if not pieces:
@@ -363,20 +408,6 @@ def overlap_matrix(positions, cell, pbc, kinds, basis_sets, r_cut: float | None 
     out = stacked[_ranges(where, n_orb)]  # rows back into atom order
     out.sort_indices()
     return out
-
-
-def _ase_pairs(x, cell, pbc, r_cut):
-    from ase.neighborlist import primitive_neighbor_list
-
-    full = cell.copy()
-    span = x.max(axis=0) - x.min(axis=0) if x.shape[0] else np.zeros(3)
-    for ax in np.flatnonzero(~pbc):  # ASE needs a box along open axes too; any that holds the atoms
-        if np.linalg.norm(full[ax]) == 0:
-            full[ax, ax] = span[ax] + 2 * r_cut + 1.0
-    if abs(np.linalg.det(full)) < 1e-12:
-        raise OverlapError("cell: the lattice vectors of the periodic axes are linearly dependent")
-    i, j, s = primitive_neighbor_list("ijS", pbc, full, x, r_cut, self_interaction=False)
-    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
 
 
 def _block_coordinates(row0, col0, nr, nc):
@@ -420,10 +451,11 @@ def _float_array(a, name, shape):
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError):
-        raise OverlapError(f"{name}: expected a numeric array of shape {shape}") from None
+        raise OverlapError(f"{name}: expected a numeric array") from None
     ok = arr.ndim == len(shape) and all(s == -1 or s == t for s, t in zip(shape, arr.shape))
     if not ok:
-        raise OverlapError(f"{name}: expected shape {tuple('N' if s == -1 else s for s in shape)}, got {arr.shape}")
+        want = "(" + ", ".join("N" if s == -1 else str(s) for s in shape) + ")"
+        raise OverlapError(f"{name}: expected shape {want}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise OverlapError(f"{name}: non-finite values")
     return arr
