@@ -236,10 +236,10 @@ def test_positive_definite_check():
     md = run("si_dzvp")
     S = overlap_matrix(md.positions, md.cell, md.pbc, md.kinds, dict(md.basis))
     lam_dense = np.linalg.eigvalsh(S.toarray())[0]
-    assert abs(overlap_min_eigenvalue(S) - lam_dense) < 1e-12  # dense path for small S
+    assert abs(overlap_min_eigenvalue(S)[0] - lam_dense) < 1e-12  # dense path for small S
     # iterative path (what large S use), forced here: agrees to its tolerance
-    lam_it = overlap_min_eigenvalue(S, dense_max=0, tol=1e-8)
-    assert abs(lam_it - lam_dense) < 1e-6 * max(1.0, abs(lam_dense))
+    lam_it, converged = overlap_min_eigenvalue(S, dense_max=0, tol=1e-8)
+    assert converged and abs(lam_it - lam_dense) < 1e-6 * max(1.0, abs(lam_dense))
     assert check_overlap_positive(S) == pytest.approx(lam_dense, abs=1e-12)
 
 

@@ -119,14 +119,17 @@ def test_indefinite_overlap_with_positive_diagonal_is_refused(tmp_path, capsys):
 
 
 def test_lanczos_estimate_matches_dense_smallest_eigenvalue():
-    """The scalable check (ARPACK on the scaled S) agrees with a dense solve on the real 136-orbital fixture."""
+    """The scalable check (ARPACK Lanczos, forced with dense_max=0) agrees with a dense solve on the real
+    136-orbital fixture; the parser records the smallest eigenvalue."""
+    from hamforge.basis import overlap_min_eigenvalue
+
     data = parse_cp2k_run(DATA / "hfo2_dzvp_rot0")
-    s = data.S.toarray()
-    d = 1 / np.sqrt(np.diag(s))
-    dense = np.linalg.eigvalsh(d[:, None] * s * d[None, :])[0]
-    # ARPACK tol 1e-6 relative; on this small, well-separated spectrum it reaches ~1e-14
-    assert check_overlap(data.S, "S") == pytest.approx(dense, rel=1e-6)
-    assert data.provenance["min_eigenvalue_scaled_S"] == pytest.approx(dense, rel=1e-6)
+    dense = np.linalg.eigvalsh(data.S.toarray())[0]
+    lam, converged = overlap_min_eigenvalue(data.S, dense_max=0)
+    # ARPACK relative tolerance 1e-10 on a small, well-separated spectrum
+    assert converged and lam == pytest.approx(dense, rel=1e-8)
+    assert check_overlap(data.S, "S") == pytest.approx(dense, rel=1e-12)  # dense path below 4,000 orbitals
+    assert data.provenance["min_eigenvalue_S"] == pytest.approx(dense, rel=1e-12)
 
 
 # ---------------------------------------------------------------- H must be a Kohn-Sham matrix

@@ -94,7 +94,7 @@ def test_bad_input_gives_clear_errors():
         check_matrices(bad_h, s, "pred.h5")
     lam_min = np.linalg.eigvalsh(s.toarray())[0]
     indefinite = (s - (lam_min + 1e-3) * sp.eye(50)).tocsr()
-    for limit in (5000, 10):  # dense eigvalsh and the sparse LU path
+    for limit in (5000, 10):  # the dense path and the Lanczos path
         with pytest.raises(ValidationError, match=r"ref\.h5: S is not positive definite"):
             check_positive_definite(indefinite, "ref.h5", dense_limit=limit)
     assert check_positive_definite(s, "ok", dense_limit=10) == pytest.approx(lam_min, rel=1e-10)

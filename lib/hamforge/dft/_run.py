@@ -153,7 +153,7 @@ def parse_cp2k_run(
         "input": str(inp.name),
         "max_asymmetry_H": reports["KS"].max_asymmetry,
         "max_asymmetry_S": reports["S"].max_asymmetry,
-        "min_eigenvalue_scaled_S": lam,
+        "min_eigenvalue_S": lam,
         "scf_converged": None,
     }
     out = run_dir / OUTPUT_NAME

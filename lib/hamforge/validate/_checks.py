@@ -81,28 +81,13 @@ def symmetric_lu(a: sp.spmatrix) -> tuple[object, int | None]:
 def check_positive_definite(s, source: str = "<memory>", name: str = "S", dense_limit: int = DENSE_LIMIT) -> float:
     """Raise unless the symmetric matrix ``s`` is positive definite; return its smallest eigenvalue.
 
-    Up to ``dense_limit`` rows: dense ``eigvalsh``. Beyond: a symmetric sparse LU (Cholesky-like, see
-    :func:`symmetric_lu`) must have positive pivots only, and the smallest eigenvalue comes from shift-invert
-    ``eigsh(S, k=1, sigma=0)`` (exact for a positive definite S, whose eigenvalue nearest 0 is the smallest).
+    The project's one check (:func:`hamforge.basis.check_overlap_positive`: dense up to ``dense_limit`` rows,
+    ARPACK Lanczos beyond), after the symmetry check; errors are :class:`ValidationError` naming the file.
     """
+    from hamforge.basis import check_overlap_positive
+
     m = check_symmetric(s, source, name)
-    n = m.shape[0]
-    if n <= dense_limit:
-        lam = float(np.linalg.eigvalsh(m.toarray())[0])
-    else:
-        try:
-            _, n_neg = symmetric_lu(m)
-        except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
-            raise ValidationError(f"{source}: {name} is singular ({exc})") from exc
-        if n_neg is None:
-            # an off-diagonal pivot was needed, which never happens for positive definite matrices
-            raise ValidationError(f"{source}: {name} is not positive definite (its LU needs off-diagonal pivots)")
-        if n_neg:
-            raise ValidationError(f"{source}: {name} is not positive definite: {n_neg} negative eigenvalue(s)")
-        lam = float(sla.eigsh(m.tocsc(), k=1, sigma=0.0, which="LM", return_eigenvectors=False)[0])
-    if not lam > 0.0:
-        raise ValidationError(f"{source}: {name} is not positive definite: smallest eigenvalue {lam:.6g}")
-    return lam
+    return check_overlap_positive(m, where=source, error=ValidationError, dense_max=dense_limit)
 
 
 @dataclass(frozen=True)
