@@ -8,7 +8,18 @@ field. Layouts and versions: ``docs/data-formats.md``.
 
 from hamforge.io._atomic import OutputPathError, atomic_path, atomic_paths, check_output_path, write_text_atomic
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
-from hamforge.io._matrices import MATRIX_FORMAT, MATRIX_VERSION, MatrixData, MatrixFileError, read_matrix_file, write_matrix_file
+from hamforge.io._images import CSRWriter, ImageMatrices
+from hamforge.io._matrices import (
+    MATRIX_FORMAT,
+    MATRIX_VERSION,
+    MATRIX_VERSIONS,
+    MatrixData,
+    MatrixFileError,
+    MatrixFileWriter,
+    matrix_file_writer,
+    read_matrix_file,
+    write_matrix_file,
+)
 from hamforge.io._partitions import (
     PARTITION_FORMAT,
     PARTITION_VERSION,
@@ -42,12 +53,16 @@ from hamforge.io._targets import (
 
 __all__ = [
     "AugmentedPartition",
+    "CSRWriter",
+    "ImageMatrices",
     "FileFormatError",
     "H5Reader",
     "MATRIX_FORMAT",
     "MATRIX_VERSION",
+    "MATRIX_VERSIONS",
     "MatrixData",
     "MatrixFileError",
+    "MatrixFileWriter",
     "PARTITION_FORMAT",
     "PARTITION_VERSION",
     "PartitionFile",
@@ -66,6 +81,7 @@ __all__ = [
     "atomic_path",
     "file_sha256",
     "make_release",
+    "matrix_file_writer",
     "release_settings",
     "verify_release",
     "check_assignment",
