@@ -8,6 +8,7 @@ field. Layouts and versions: ``docs/data-formats.md``.
 
 from hamforge.io._atomic import OutputPathError, atomic_path, atomic_paths, check_output_path, write_text_atomic
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
+from hamforge.io._export import EXPORT_FORMATS, ExportError, export_matrices, sisl_geometry, sisl_hamiltonian
 from hamforge.io._images import CSRWriter, ImageMatrices
 from hamforge.io._matrices import (
     MATRIX_FORMAT,
@@ -54,6 +55,8 @@ from hamforge.io._targets import (
 __all__ = [
     "AugmentedPartition",
     "CSRWriter",
+    "EXPORT_FORMATS",
+    "ExportError",
     "ImageMatrices",
     "FileFormatError",
     "H5Reader",
@@ -79,6 +82,7 @@ __all__ = [
     "TargetsFileError",
     "StructureGraph",
     "atomic_path",
+    "export_matrices",
     "file_sha256",
     "make_release",
     "matrix_file_writer",
@@ -94,6 +98,8 @@ __all__ = [
     "read_structure",
     "read_targets_file",
     "write_matrix_file",
+    "sisl_geometry",
+    "sisl_hamiltonian",
     "write_partitions",
     "write_targets_file",
     "write_text_atomic",
