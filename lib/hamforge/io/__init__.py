@@ -41,7 +41,7 @@ from hamforge.io._release import (
     release_settings,
     verify_release,
 )
-from hamforge.io._structure import Structure, StructureFileError, read_structure
+from hamforge.io._structure import Structure, StructureFileError, read_structure, read_structure_basis
 from hamforge.io._targets import (
     TARGETS_FORMAT,
     TARGETS_VERSION,
@@ -96,6 +96,7 @@ __all__ = [
     "read_matrix_file",
     "read_partitions",
     "read_structure",
+    "read_structure_basis",
     "read_targets_file",
     "write_matrix_file",
     "sisl_geometry",

@@ -24,8 +24,8 @@ from hamforge.basis import ElementBasis
 from hamforge.geometry import check_cell, check_reps, tile_positions
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 
-__all__ = ["Structure", "StructureFileError", "read_structure", "read_structure_group", "write_structure_groups",
-           "read_basis_group"]
+__all__ = ["Structure", "StructureFileError", "read_structure", "read_structure_basis", "read_structure_group",
+           "write_structure_groups", "read_basis_group"]
 
 
 class StructureFileError(FileFormatError):
@@ -145,3 +145,14 @@ def read_structure(path: str | os.PathLike, index: int | str = -1) -> Structure:
     kinds = np.array(atoms.get_chemical_symbols(), dtype=object)
     return Structure(numbers=atoms.numbers.astype(np.int64), positions=positions, cell=cell, pbc=pbc, kinds=kinds,
                      source=src)
+
+
+def read_structure_basis(path: str | os.PathLike) -> dict[str, ElementBasis] | None:
+    """The ``/basis`` group (kind -> ElementBasis) of a hamforge HDF5 file; None for any other structure file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        return None
+    with open_h5(path, "structure file", StructureFileError) as f:
+        if "basis" not in f:
+            return None
+        return read_basis_group(H5Reader(f, str(path), StructureFileError))
