@@ -66,3 +66,27 @@ def test_matrix_market_is_exact_and_csr_text_reads_back(predicted):
         np.testing.assert_allclose(vals, coo.data, rtol=4.5e-16, atol=0)
     with pytest.raises(ExportError, match="--format"):
         export_matrices(r, "xyz", d / "p")
+
+
+def test_cli_predict_and_export(tmp_path):
+    import argparse
+
+    import ase
+    import ase.io
+
+    from hamforge.model import save_checkpoint
+    from hamforge.predict import add_predict_parsers
+
+    unit = unit_cell(seed=3)
+    save_checkpoint(tmp_path / "m.pt", model_for(unit))
+    ase.io.write(tmp_path / "s.cif", ase.Atoms(numbers=unit.numbers, positions=unit.positions, cell=unit.cell,
+                                               pbc=True))
+    parser = argparse.ArgumentParser()
+    add_predict_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["predict", str(tmp_path / "m.pt"), str(tmp_path / "s.cif"), "--tile", "1", "2", "1",
+                              "-o", str(tmp_path / "o.h5"), "--parts", "2"])
+    assert args.func(args) == 0
+    r = read_matrix_file(tmp_path / "o.h5")
+    assert r.n_atoms == 16 and r.provenance["tiling"] == [1, 2, 1] and r.provenance["n_parts"] == 2
+    args = parser.parse_args(["export", str(tmp_path / "o.h5"), "--format", "tshs"])
+    assert args.func(args) == 0 and (tmp_path / "o.TSHS").is_file()

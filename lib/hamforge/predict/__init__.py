@@ -6,6 +6,7 @@ per-image blocks are symmetrized explicitly (the asymmetry removed is reported);
 ``hamforge.basis``; the Gamma and per-image H and S are written row slab by row slab as a matrix file version 2.
 """
 
+from hamforge.predict._cli import add_predict_parsers
 from hamforge.predict._assemble import image_table, iter_row_slabs
 from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, predict_blocks
 from hamforge.predict._inputs import MIN_ATOM_DISTANCE, PredictError, load_structure, model_basis, structure_kinds
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_OVERLAP_CHECK_ORBITALS",
     "MIN_ATOM_DISTANCE",
     "Prediction",
+    "add_predict_parsers",
     "PredictError",
     "image_table",
     "iter_row_slabs",
