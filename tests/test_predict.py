@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
 from hamforge.basis import ElementBasis, orbital_table, overlap_blocks
 from hamforge.graph import build_targets, neighbor_list
 from hamforge.io import MatrixData, Structure, read_matrix_file, write_matrix_file
 from hamforge.model import EDGE_OUT, HamiltonianModel, ModelConfig, save_checkpoint
-from hamforge.predict import PredictError, predict_file, predict_structure, write_prediction
+from hamforge.predict import (
+    PredictError,
+    predict_file,
+    predict_structure,
+    write_prediction,
+)
 
 SIC = {"Si": ElementBasis("Si", "SZV-MOLOPT-SR-GTH", (0, 1)), "C": ElementBasis("C", "SZV-MOLOPT-SR-GTH", (0, 1))}
 R_CUT = 3.6

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.io
-
 from hamforge.io import ExportError, export_matrices, read_matrix_file
 from hamforge.io.units import HARTREE_TO_EV
 from hamforge.predict import predict_structure, write_prediction
-
 from test_predict import model_for, unit_cell
 
 
@@ -73,7 +71,6 @@ def test_cli_predict_and_export(tmp_path):
 
     import ase
     import ase.io
-
     from hamforge.model import save_checkpoint
     from hamforge.predict import add_predict_parsers
 

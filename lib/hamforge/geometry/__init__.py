@@ -5,7 +5,14 @@ the neighbour-list record with the one edge-vector formula, and supercell tiling
 ``_tile.py``). See ``_cell.py`` for the conventions.
 """
 
-from hamforge.geometry._cell import Lattice, check_cell, check_positions, completed_cell, lattice, minimum_image
+from hamforge.geometry._cell import (
+    Lattice,
+    check_cell,
+    check_positions,
+    completed_cell,
+    lattice,
+    minimum_image,
+)
 from hamforge.geometry._edges import NeighborList, edge_vectors, frozen_neighbor_list
 from hamforge.geometry._tile import check_reps, tile_copies, tile_positions
 

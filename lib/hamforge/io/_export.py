@@ -62,10 +62,10 @@ def _write_mm(path: Path, m, source: str) -> None:
     import scipy.io
 
     check_output_path(path, [source] if source != "<memory>" else [])
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:  # a file object: mmwrite would otherwise append ".mtx" to the temp name
-            scipy.io.mmwrite(fh, sp.csr_matrix(m).tocoo(), comment=f"hamforge export of {source}",
-                             field="real", precision=17, symmetry="general")
+    # a file object: mmwrite would otherwise append ".mtx" to the temporary name
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        scipy.io.mmwrite(fh, sp.csr_matrix(m).tocoo(), comment=f"hamforge export of {source}",
+                         field="real", precision=17, symmetry="general")
 
 
 def _write_cp2k_csr(path: Path, m, source: str) -> None:
@@ -75,12 +75,11 @@ def _write_cp2k_csr(path: Path, m, source: str) -> None:
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     import pandas as pd
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            for a in range(0, m.nnz, _LINES_PER_CHUNK):  # pandas' C writer formats a chunk at a time
-                b = min(a + _LINES_PER_CHUNK, m.nnz)
-                pd.DataFrame({"r": rows[a:b] + 1, "c": m.indices[a:b].astype(np.int64) + 1, "v": m.data[a:b]}).to_csv(
-                    fh, sep=" ", header=False, index=False, float_format="%.16E", lineterminator="\n")
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        for a in range(0, m.nnz, _LINES_PER_CHUNK):  # pandas' C writer formats a chunk at a time
+            b = min(a + _LINES_PER_CHUNK, m.nnz)
+            pd.DataFrame({"r": rows[a:b] + 1, "c": m.indices[a:b].astype(np.int64) + 1, "v": m.data[a:b]}).to_csv(
+                fh, sep=" ", header=False, index=False, float_format="%.16E", lineterminator="\n")
 
 
 def sisl_geometry(data, nsc=(1, 1, 1)):
@@ -95,7 +94,7 @@ def sisl_geometry(data, nsc=(1, 1, 1)):
         for l in eb.shells:
             seen[l] = seen.get(l, 0) + 1
             orbs += [sisl.AtomicOrbital(n=l + seen[l], l=int(l), m=m, R=-1.0) for m in range(-l, l + 1)]
-        z = [int(z) for z, k in zip(data.numbers, data.kinds) if k == kind][0]
+        z = next(int(z) for z, k in zip(data.numbers, data.kinds) if k == kind)
         index[kind] = len(atoms)
         atoms[kind] = sisl.Atom(z if z > 0 else -1, orbitals=orbs, tag=str(kind))
     species = np.array([index[k] for k in np.asarray(data.kinds).tolist()], np.int64)

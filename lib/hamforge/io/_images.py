@@ -105,7 +105,7 @@ class CSRWriter:
     def __init__(self, group, shape):
         self.shape = (int(shape[0]), int(shape[1]))
         self.group = group
-        kw = dict(maxshape=(None,), chunks=(_CHUNK,))
+        kw = {"maxshape": (None,), "chunks": (_CHUNK,)}
         self._data = group.create_dataset("data", shape=(0,), dtype=np.float64, **kw)
         self._indices = group.create_dataset("indices", shape=(0,), dtype=np.int64, **kw)
         self._indptr = group.create_dataset("indptr", shape=(self.shape[0] + 1,), dtype=np.int64)

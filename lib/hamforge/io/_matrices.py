@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,11 +34,29 @@ import scipy.sparse as sp
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
 from hamforge.io._atomic import atomic_path, check_output_path
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
-from hamforge.io._images import CSRWriter, ImageMatrices, read_csr_group, write_csr_group
-from hamforge.io._structure import read_basis_group, read_structure_group, write_structure_groups
+from hamforge.io._images import (
+    CSRWriter,
+    ImageMatrices,
+    read_csr_group,
+    write_csr_group,
+)
+from hamforge.io._structure import (
+    read_basis_group,
+    read_structure_group,
+    write_structure_groups,
+)
 
-__all__ = ["MatrixFileError", "MatrixData", "MatrixFileWriter", "write_matrix_file", "read_matrix_file",
-           "matrix_file_writer", "MATRIX_FORMAT", "MATRIX_VERSION", "MATRIX_VERSIONS"]
+__all__ = [
+    "MATRIX_FORMAT",
+    "MATRIX_VERSION",
+    "MATRIX_VERSIONS",
+    "MatrixData",
+    "MatrixFileError",
+    "MatrixFileWriter",
+    "matrix_file_writer",
+    "read_matrix_file",
+    "write_matrix_file",
+]
 
 MATRIX_FORMAT = "hamforge.matrices"
 MATRIX_VERSION = 2  # the newest version this hamforge writes (1 when a file has no per-image matrices)
@@ -135,25 +154,24 @@ def matrix_file_writer(path: str | os.PathLike, structure, basis: Mapping[str, E
     tab = orbital_table(structure.kinds, dict(basis))
     prov = {"program": "hamforge", **dict(provenance or {})}
     check_output_path(path, inputs)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = MATRIX_FORMAT
-            f.attrs["energy_unit"] = "Hartree"
-            f.attrs["length_unit"] = "Angstrom"
-            write_structure_groups(f, structure, basis)
-            o = f.create_group("orbitals")
-            o.create_dataset("atom", data=tab.atom)
-            o.create_dataset("l", data=tab.l)
-            o.create_dataset("m", data=tab.m)
-            w = MatrixFileWriter(f, tab.n_orbitals, prov)
-            yield w
-            for c in w._open:
-                c.close()
-            missing = [g for g in ("H", "S") if g not in f]
-            if missing:
-                raise MatrixFileError(f"{path}: {', '.join('/' + g for g in missing)}: not written")
-            f.attrs["version"] = 2 if "images" in f else 1
-            f.attrs["provenance"] = json.dumps(w.provenance, sort_keys=True, default=str)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = MATRIX_FORMAT
+        f.attrs["energy_unit"] = "Hartree"
+        f.attrs["length_unit"] = "Angstrom"
+        write_structure_groups(f, structure, basis)
+        o = f.create_group("orbitals")
+        o.create_dataset("atom", data=tab.atom)
+        o.create_dataset("l", data=tab.l)
+        o.create_dataset("m", data=tab.m)
+        w = MatrixFileWriter(f, tab.n_orbitals, prov)
+        yield w
+        for c in w._open:
+            c.close()
+        missing = [g for g in ("H", "S") if g not in f]
+        if missing:
+            raise MatrixFileError(f"{path}: {', '.join('/' + g for g in missing)}: not written")
+        f.attrs["version"] = 2 if "images" in f else 1
+        f.attrs["provenance"] = json.dumps(w.provenance, sort_keys=True, default=str)
 
 
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
@@ -178,7 +196,7 @@ def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData
         r = H5Reader(f, str(path), MatrixFileError)
         version = r.check_header(MATRIX_FORMAT, MATRIX_VERSIONS)
 
-        csr = lambda name: read_csr_group(r, name)  # noqa: E731
+        csr = lambda name: read_csr_group(r, name)
         image_mats = None
         if version >= 2 and images:
             r.group("images")

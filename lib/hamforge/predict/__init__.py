@@ -6,10 +6,16 @@ per-image blocks are symmetrized explicitly (the asymmetry removed is reported);
 ``hamforge.basis``; the Gamma and per-image H and S are written row slab by row slab as a matrix file version 2.
 """
 
-from hamforge.predict._cli import add_predict_parsers
 from hamforge.predict._assemble import image_table, iter_row_slabs
+from hamforge.predict._cli import add_predict_parsers
 from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, predict_blocks
-from hamforge.predict._inputs import MIN_ATOM_DISTANCE, PredictError, load_structure, model_basis, structure_kinds
+from hamforge.predict._inputs import (
+    MIN_ATOM_DISTANCE,
+    PredictError,
+    load_structure,
+    model_basis,
+    structure_kinds,
+)
 from hamforge.predict._predict import (
     DEFAULT_OVERLAP_CHECK_ORBITALS,
     Prediction,
@@ -23,9 +29,9 @@ __all__ = [
     "DEFAULT_ATOMS_PER_PART",
     "DEFAULT_OVERLAP_CHECK_ORBITALS",
     "MIN_ATOM_DISTANCE",
+    "PredictError",
     "Prediction",
     "add_predict_parsers",
-    "PredictError",
     "image_table",
     "iter_row_slabs",
     "load_structure",

@@ -19,7 +19,14 @@ import torch
 
 from hamforge.basis import build_layout
 from hamforge.graph import RaggedBlocks, coupled_to_blocks, ragged_blocks
-from hamforge.model import EDGE_INDEX, EDGE_OUT, EDGE_VEC, NODE_OUT, NUMBERS, parse_irreps
+from hamforge.model import (
+    EDGE_INDEX,
+    EDGE_OUT,
+    EDGE_VEC,
+    NODE_OUT,
+    NUMBERS,
+    parse_irreps,
+)
 from hamforge.partition import iter_augment, partition_atoms
 from hamforge.predict._inputs import PredictError
 

@@ -17,11 +17,21 @@ from typing import Any
 import numpy as np
 
 from hamforge.basis import iter_overlap_blocks, orbital_table
-from hamforge.graph import RaggedBlocks, neighbor_list, ragged_blocks, reverse_edge_index
+from hamforge.graph import (
+    RaggedBlocks,
+    neighbor_list,
+    ragged_blocks,
+    reverse_edge_index,
+)
 from hamforge.io import Structure, matrix_file_writer
 from hamforge.predict._assemble import image_table, iter_row_slabs
 from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, predict_blocks, ranges
-from hamforge.predict._inputs import PredictError, load_structure, model_basis, structure_kinds
+from hamforge.predict._inputs import (
+    PredictError,
+    load_structure,
+    model_basis,
+    structure_kinds,
+)
 from hamforge.predict._symmetry import symmetrize_blocks
 
 __all__ = ["DEFAULT_OVERLAP_CHECK_ORBITALS", "Prediction", "predict_file", "predict_structure", "write_prediction"]
