@@ -18,6 +18,7 @@ include: "workflow/rules/dft.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
 include: "workflow/rules/release.smk"
 
 
@@ -30,3 +31,4 @@ rule all:
     input:
         all_quench_indices,
         all_evaluations,
+        all_predictions,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from hamforge.geometry import tile_positions
 from hamforge.graph import (
     RaggedBlocks,
     assemble_gamma,
@@ -108,9 +109,9 @@ def small_cell():
 
 def tile(x, cell, species, reps):
     """Supercell: copy c = (c0, c1, c2) of atom a is atom ``flat(c) * N + a`` (copy-major order)."""
-    copies = np.array(list(itertools.product(*[range(r) for r in reps])))
-    xs = (x[None, :, :] + (copies @ cell)[:, None, :]).reshape(-1, 3)
-    return xs, cell * np.array(reps)[:, None], np.tile(species, len(copies)), copies
+    xs, cs, copies = tile_positions(x, cell, reps)
+    assert copies.tolist() == [list(c) for c in itertools.product(*[range(r) for r in reps])]
+    return xs, cs, np.tile(species, len(copies)), copies
 
 
 def test_extract_blocks_matches_dense_slicing():

@@ -19,6 +19,7 @@ wildcard_constraints:
     material=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     quench=r"\d+",
     structure=r"q\d+_f\d+",
+    tiling=r"\d+x\d+x\d+",
 
 
 def res(rule_name, key):
@@ -85,6 +86,20 @@ def all_evaluations(wildcards=None):
         f"{RESULTS}/{m}/validation/{s}/metrics.json"
         for m in config["materials"]
         for s in test_structures(m)
+    ]
+
+
+def tiling_name(reps):
+    return "x".join(str(int(r)) for r in reps)
+
+
+def all_predictions(wildcards=None):
+    """Every test-quench structure of every material, predicted at each configured tiling."""
+    return [
+        f"{RESULTS}/{m}/predict/{s}_{tiling_name(t)}.h5"
+        for m, mat in config["materials"].items()
+        for s in test_structures(m)
+        for t in mat["predict"]["tilings"]
     ]
 
 

@@ -1,6 +1,6 @@
 """The matrix file: structure, basis, and Gamma-point H and S of one structure (HDF5).
 
-Layout (format ``hamforge.matrices``, version 1; read by other tools, keep stable)::
+Layout (format ``hamforge.matrices``, version 1 or 2; read by other tools, keep stable)::
 
     attrs: format, version, energy_unit="Hartree", length_unit="Angstrom", provenance (JSON string)
     /structure/numbers   (N,)   int64    atomic numbers (0 for ghost atoms)
@@ -12,29 +12,56 @@ Layout (format ``hamforge.matrices``, version 1; read by other tools, keep stabl
     /orbitals/atom, /orbitals/l, /orbitals/m   (Norb,) int64
     /H, /S               CSR groups: data (nnz,) float64, indices (nnz,) int64, indptr (Norb+1,) int64,
                          shape (2,) int64; full symmetric matrices in Hartree (S dimensionless)
+
+Version 2 (written when per-image matrices are present, e.g. by prediction) adds ``/images``: the lattice
+images ``/images/shifts (K, 3)`` and per-image ``/images/H``, ``/images/S`` of shape (Norb, K Norb)
+(``hamforge.io._images``). Version 1 files (the DFT stage's) still read; ``MatrixData.images`` is then None.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from hamforge._structure_checks import check_structure
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
-from hamforge.io._atomic import atomic_path
+from hamforge.io._atomic import atomic_path, check_output_path
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
-from hamforge.io._structure import read_basis_group, read_structure_group, write_structure_groups
+from hamforge.io._images import (
+    CSRWriter,
+    ImageMatrices,
+    read_csr_group,
+    write_csr_group,
+)
+from hamforge.io._structure import (
+    read_basis_group,
+    read_structure_group,
+    write_structure_groups,
+)
 
-__all__ = ["MatrixFileError", "MatrixData", "write_matrix_file", "read_matrix_file", "MATRIX_FORMAT"]
+__all__ = [
+    "MATRIX_FORMAT",
+    "MATRIX_VERSION",
+    "MATRIX_VERSIONS",
+    "MatrixData",
+    "MatrixFileError",
+    "MatrixFileWriter",
+    "matrix_file_writer",
+    "read_matrix_file",
+    "write_matrix_file",
+]
 
 MATRIX_FORMAT = "hamforge.matrices"
-MATRIX_VERSION = 1
+MATRIX_VERSION = 2  # the newest version this hamforge writes (1 when a file has no per-image matrices)
+MATRIX_VERSIONS = (1, 2)
 
 
 class MatrixFileError(FileFormatError):
@@ -54,6 +81,7 @@ class MatrixData:
     H: sp.csr_matrix  # (Norb, Norb) Hartree
     S: sp.csr_matrix  # (Norb, Norb)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    images: ImageMatrices | None = None  # per-image H(R), S(R) (version 2 files)
 
     @property
     def n_atoms(self) -> int:
@@ -88,62 +116,98 @@ class MatrixData:
                 bad(name, f"shape {m.shape} but the basis gives {norb} orbitals for {n} atoms")
             if not np.all(np.isfinite(m.data)):
                 bad(name, "non-finite values")
+        if self.images is not None:
+            self.images.validate(norb, bad)
 
 
-def _write_csr(group, m: sp.csr_matrix) -> None:
-    m = sp.csr_matrix(m)
-    m.sort_indices()
-    group.create_dataset("data", data=m.data.astype(np.float64))
-    group.create_dataset("indices", data=m.indices.astype(np.int64))
-    group.create_dataset("indptr", data=m.indptr.astype(np.int64))
-    group.create_dataset("shape", data=np.asarray(m.shape, dtype=np.int64))
+class MatrixFileWriter:
+    """An open matrix file being written (from :func:`matrix_file_writer`): the structure, basis and orbitals
+    are written; add ``/H``, ``/S`` (and ``/images``) whole (:meth:`write_csr`) or row slab by row slab
+    (:meth:`csr_writer`); :attr:`provenance` may be updated until the file is closed."""
+
+    def __init__(self, f, n_orbitals: int, provenance: dict):
+        self.f, self.n_orbitals, self.provenance = f, int(n_orbitals), provenance
+        self._open: list[CSRWriter] = []
+
+    def csr_writer(self, name: str, shape) -> CSRWriter:
+        """A :class:`hamforge.io._images.CSRWriter` for CSR group ``name`` ("H", "S", "images/H", "images/S")."""
+        w = CSRWriter(self.f.create_group(name), shape)
+        self._open.append(w)
+        return w
+
+    def write_csr(self, name: str, m) -> None:
+        write_csr_group(self.f.create_group(name), m)
+
+    def write_shifts(self, shifts) -> None:
+        self.f.require_group("images").create_dataset("shifts", data=np.asarray(shifts, np.int64).reshape(-1, 3))
+
+
+@contextlib.contextmanager
+def matrix_file_writer(path: str | os.PathLike, structure, basis: Mapping[str, ElementBasis],
+                       provenance: Mapping[str, Any] | None = None, inputs=()):
+    """Write a matrix file atomically in pieces: ``with matrix_file_writer(path, structure, basis) as w: ...``.
+
+    ``structure`` has ``numbers``, ``positions``, ``cell``, ``pbc``, ``kinds``. On leaving the block the CSR
+    writers must be complete; the version is 2 when ``/images`` was written, else 1; the file appears only then
+    (and not at all on an exception). ``inputs``: files the output must not overwrite."""
+    import h5py
+
+    tab = orbital_table(structure.kinds, dict(basis))
+    prov = {"program": "hamforge", **dict(provenance or {})}
+    check_output_path(path, inputs)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = MATRIX_FORMAT
+        f.attrs["energy_unit"] = "Hartree"
+        f.attrs["length_unit"] = "Angstrom"
+        write_structure_groups(f, structure, basis)
+        o = f.create_group("orbitals")
+        o.create_dataset("atom", data=tab.atom)
+        o.create_dataset("l", data=tab.l)
+        o.create_dataset("m", data=tab.m)
+        w = MatrixFileWriter(f, tab.n_orbitals, prov)
+        yield w
+        for c in w._open:
+            c.close()
+        missing = [g for g in ("H", "S") if g not in f]
+        if missing:
+            raise MatrixFileError(f"{path}: {', '.join('/' + g for g in missing)}: not written")
+        f.attrs["version"] = 2 if "images" in f else 1
+        f.attrs["provenance"] = json.dumps(w.provenance, sort_keys=True, default=str)
 
 
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
-    """Validate ``data`` and write it to ``path`` atomically (temp file + rename)."""
-    import h5py
-
+    """Validate ``data`` and write it to ``path`` atomically (temp file + rename); version 2 when
+    ``data.images`` is set, else version 1."""
     data.validate(str(path))
-    tab = data.orbitals()
-    prov = {"program": "hamforge", **dict(data.provenance)}
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = MATRIX_FORMAT
-            f.attrs["version"] = MATRIX_VERSION
-            f.attrs["energy_unit"] = "Hartree"
-            f.attrs["length_unit"] = "Angstrom"
-            f.attrs["provenance"] = json.dumps(prov, sort_keys=True, default=str)
-            write_structure_groups(f, data, data.basis)
-            o = f.create_group("orbitals")
-            o.create_dataset("atom", data=tab.atom)
-            o.create_dataset("l", data=tab.l)
-            o.create_dataset("m", data=tab.m)
-            _write_csr(f.create_group("H"), data.H)
-            _write_csr(f.create_group("S"), data.S)
+    with matrix_file_writer(path, data, data.basis, data.provenance) as w:
+        w.write_csr("H", data.H)
+        w.write_csr("S", data.S)
+        if data.images is not None:
+            w.write_shifts(data.images.shifts)
+            w.write_csr("images/H", data.images.H)
+            w.write_csr("images/S", data.images.S)
 
 
-def read_matrix_file(path: str | os.PathLike) -> MatrixData:
-    """Read and validate a matrix file; errors name the file and the missing or bad field."""
+def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData:
+    """Read and validate a matrix file (version 1 or 2); errors name the file and the missing or bad field.
+
+    ``images=False`` skips the per-image matrices of a version 2 file (``MatrixData.images`` is None)."""
     path = Path(path)
     with open_h5(path, "matrix file", MatrixFileError) as f:
         r = H5Reader(f, str(path), MatrixFileError)
-        r.check_header(MATRIX_FORMAT, (MATRIX_VERSION,))
+        version = r.check_header(MATRIX_FORMAT, MATRIX_VERSIONS)
 
-        def csr(name: str) -> sp.csr_matrix:
-            shape = tuple(int(x) for x in r.array(f"{name}/shape", dtype="i", shape=(2,)))
-            data = r.array(f"{name}/data", dtype="f", shape=(-1,))
-            indices = r.array(f"{name}/indices", dtype="i", shape=(data.shape[0],))
-            indptr = r.array(f"{name}/indptr", dtype="i", shape=(shape[0] + 1,))
-            if indices.size and (indices.min() < 0 or indices.max() >= shape[1]):
-                r.fail(f"/{name}/indices", f"column indices outside 0..{shape[1] - 1}")
-            if indptr[0] != 0 or indptr[-1] != data.shape[0] or np.any(np.diff(indptr) < 0):
-                r.fail(f"/{name}/indptr", "not non-decreasing from 0 to nnz")
-            return sp.csr_matrix((data, indices, indptr), shape=shape)
-
+        csr = lambda name: read_csr_group(r, name)
+        image_mats = None
+        if version >= 2 and images:
+            r.group("images")
+            image_mats = ImageMatrices(shifts=r.array("images/shifts", dtype="i", shape=(-1, 3)),
+                                       H=csr("images/H"), S=csr("images/S"))
         s = read_structure_group(r)
         data = MatrixData(
             numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc, kinds=s.kinds,
             basis=read_basis_group(r), H=csr("H"), S=csr("S"), provenance=r.json_attr("provenance", default={}),
+            images=image_mats,
         )
     data.validate(str(path))
     # a zero cell or coincident atoms make every downstream matrix meaningless: refuse them naming the file

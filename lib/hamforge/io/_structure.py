@@ -21,11 +21,11 @@ from typing import Mapping
 import numpy as np
 
 from hamforge.basis import ElementBasis
-from hamforge.geometry import check_cell
+from hamforge.geometry import check_cell, check_reps, tile_positions
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 
-__all__ = ["Structure", "StructureFileError", "read_structure", "read_structure_group", "write_structure_groups",
-           "read_basis_group"]
+__all__ = ["Structure", "StructureFileError", "read_structure", "read_structure_basis", "read_structure_group",
+           "write_structure_groups", "read_basis_group"]
 
 
 class StructureFileError(FileFormatError):
@@ -46,6 +46,20 @@ class Structure:
     @property
     def n_atoms(self) -> int:
         return int(self.numbers.shape[0])
+
+    def tile(self, reps) -> "Structure":
+        """This structure repeated ``reps = (n0, n1, n2)`` times along its lattice vectors (periodic axes only).
+
+        Copy-major order (:func:`hamforge.geometry.tile_positions`): copy ``c`` of atom ``a`` is atom
+        ``flat(c) * N + a``. ``source`` gets the suffix ``[n0xn1xn2]``; (1, 1, 1) returns ``self``."""
+        reps = check_reps(reps, self.pbc, name=f"{self.source}: tiling")
+        if np.all(reps == 1):
+            return self
+        xs, cs, copies = tile_positions(self.positions, self.cell, reps)
+        nc = copies.shape[0]
+        return Structure(numbers=np.tile(self.numbers, nc), positions=xs, cell=cs, pbc=self.pbc.copy(),
+                         kinds=np.tile(np.asarray(self.kinds, dtype=object), nc),
+                         source=f"{self.source}[{'x'.join(str(int(r)) for r in reps)}]")
 
 
 def write_structure_groups(f, structure, basis: Mapping[str, ElementBasis]) -> None:
@@ -131,3 +145,14 @@ def read_structure(path: str | os.PathLike, index: int | str = -1) -> Structure:
     kinds = np.array(atoms.get_chemical_symbols(), dtype=object)
     return Structure(numbers=atoms.numbers.astype(np.int64), positions=positions, cell=cell, pbc=pbc, kinds=kinds,
                      source=src)
+
+
+def read_structure_basis(path: str | os.PathLike) -> dict[str, ElementBasis] | None:
+    """The ``/basis`` group (kind -> ElementBasis) of a hamforge HDF5 file; None for any other structure file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        return None
+    with open_h5(path, "structure file", StructureFileError) as f:
+        if "basis" not in f:
+            return None
+        return read_basis_group(H5Reader(f, str(path), StructureFileError))

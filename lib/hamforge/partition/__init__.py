@@ -16,7 +16,7 @@ from hamforge.io import (
     read_partitions,
     write_partitions,
 )
-from hamforge.partition._augment import augment, augment_all
+from hamforge.partition._augment import augment, augment_all, iter_augment
 from hamforge.partition._brick import BrickLayout, partition_brick, plan_brick
 from hamforge.partition._lownn import node_degree, partition_lownn
 from hamforge.partition._metis import atom_adjacency, partition_metis
@@ -39,6 +39,7 @@ __all__ = [
     "AugmentedPartition",
     "augment",
     "augment_all",
+    "iter_augment",
     "partition_metrics",
     "plot_partition",
     "PartitionResult",

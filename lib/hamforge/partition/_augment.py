@@ -35,7 +35,7 @@ from hamforge.geometry import NeighborList
 from hamforge.io import AugmentedPartition, check_assignment
 from hamforge.partition._checks import check_int, check_nl, row_pointers
 
-__all__ = ["AugmentedPartition", "augment", "augment_all"]
+__all__ = ["AugmentedPartition", "augment", "augment_all", "iter_augment"]
 
 
 class _Graph:
@@ -103,10 +103,16 @@ def augment(nl: NeighborList, assignment, part: int, halo: int) -> AugmentedPart
 
 def augment_all(nl: NeighborList, assignment, halo: int) -> list[AugmentedPartition]:
     """:func:`augment` for every part ``0 .. max(assignment)``, sharing one setup pass over the edges."""
+    return list(iter_augment(nl, assignment, halo))
+
+
+def iter_augment(nl: NeighborList, assignment, halo: int):
+    """:func:`augment_all` one part at a time (a generator): memory holds one augmented part, not all of them."""
     nl = check_nl(nl)
     a, n_parts = check_assignment(assignment, nl.n_atoms)
     halo = check_int(halo, "halo", 0)
     g = _Graph(nl)
     order = np.argsort(a, kind="stable")  # atoms grouped by part, increasing ids inside each part
     bounds = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n_parts))])
-    return [g.build(p, order[bounds[p]:bounds[p + 1]].astype(np.int64), halo) for p in range(n_parts)]
+    for p in range(n_parts):
+        yield g.build(p, order[bounds[p]:bounds[p + 1]].astype(np.int64), halo)

@@ -1,0 +1,117 @@
+"""Prediction on tiled supercells: wall time per atom, peak RSS and where the time goes, side by side.
+
+Default structure: a 216-atom a-Si-like cell (diamond Si 3 x 3 x 3 with 0.1 Angstrom random displacements), a
+small untrained model (seeded weights; the cost does not depend on the values), Si SZV-MOLOPT-SR-GTH (s, p).
+Each tiling runs in its own process (``hamforge.predict.predict_structure`` + ``write_prediction``) so that its
+peak RSS is its own. Prints one row per tiling and the time per atom relative to the unit cell.
+
+    python benchmarks/bench_predict.py                 # tilings 1 2 3 5 at r_cut 5 Angstrom
+    python benchmarks/bench_predict.py --tilings 1 2 3 5 8 --rcut 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SI = {"Si": ("Si", "SZV-MOLOPT-SR-GTH", (0, 1))}
+
+
+def unit_cell(seed: int = 0):
+    from hamforge.io import Structure
+
+    rng = np.random.default_rng(seed)
+    base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    frac = np.concatenate([base, base + 0.25])
+    grid = np.indices((3, 3, 3)).reshape(3, -1).T
+    a = 5.43
+    x = ((grid[:, None, :] + frac[None]) .reshape(-1, 3)) * a + rng.normal(0, 0.1, (216, 3))
+    kinds = np.array(["Si"] * 216, dtype=object)
+    return Structure(numbers=np.full(216, 14), positions=x, cell=np.eye(3) * 3 * a, pbc=np.ones(3, bool), kinds=kinds,
+                     source="a-Si-like 216")
+
+
+def small_model(unit, r_cut: float, layers: int):
+    import scipy.sparse as sp
+    import torch
+    from hamforge.basis import ElementBasis, orbital_table
+    from hamforge.graph import build_targets
+    from hamforge.io import MatrixData
+    from hamforge.model import HamiltonianModel, ModelConfig
+
+    basis = {k: ElementBasis(*v) for k, v in SI.items()}
+    eye = sp.identity(orbital_table(unit.kinds, basis).n_orbitals, format="csr")
+    d = MatrixData(numbers=unit.numbers, positions=unit.positions, cell=unit.cell, pbc=unit.pbc, kinds=unit.kinds,
+                   basis=basis, H=eye, S=eye)
+    cfg = ModelConfig.from_targets(build_targets(d, r_cut), l_max=2, embed_dim=8, n_heads=2, ffn_dim=16,
+                                   n_layers=layers, n_radial=8, radial_hidden=16)
+    return HamiltonianModel(cfg, seed=0).to(torch.float32)
+
+
+def one(reps: int, r_cut: float, layers: int, atoms_per_part: int) -> dict:
+    import torch
+    from hamforge.predict import predict_structure, write_prediction
+
+    torch.set_num_threads(2)
+    unit = unit_cell()
+    model = small_model(unit, r_cut, layers)
+    t0 = time.perf_counter()
+    big = unit.tile((reps, reps, reps))
+    pred = predict_structure(model, big, atoms_per_part=atoms_per_part, progress=False)
+    with tempfile.TemporaryDirectory() as d:
+        prov = write_prediction(pred, Path(d) / "p.h5", {})
+        size = (Path(d) / "p.h5").stat().st_size
+    wall = time.perf_counter() - t0
+    return {"reps": reps, "n_atoms": pred.nl.n_atoms, "n_edges": pred.nl.n_edges, "n_parts": prov["n_parts"],
+            "wall_s": wall, "timings": prov["timings_s"], "file_MB": size / 1e6,
+            "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "s_min_eig": prov.get("min_eigenvalue_scaled_S")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tilings", nargs="+", type=int, default=[1, 2, 3, 5])
+    ap.add_argument("--rcut", type=float, default=5.0)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--atoms-per-part", type=int, default=2048)
+    ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one is not None:
+        print(json.dumps(one(args.one, args.rcut, args.layers, args.atoms_per_part)))
+        return 0
+    rows = []
+    for n in args.tilings:
+        cmd = [sys.executable, __file__, "--one", str(n), "--rcut", str(args.rcut), "--layers", str(args.layers),
+               "--atoms-per-part", str(args.atoms_per_part)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode:
+            print(f"{n}^3: failed\n{res.stderr[-2000:]}")
+            break
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"  done {n}^3: {r['n_atoms']} atoms in {r['wall_s']:.1f} s", flush=True)
+    steps = ["graph_s", "partition_s", "model_s", "uncouple_s", "symmetrize_s", "overlap_s", "write_s"]
+    print(f"\nr_cut {args.rcut} A, {args.layers} layer(s), l_max 2, embed 8, float32, 2 threads, "
+          f"{args.atoms_per_part} atoms per part")
+    head = f"{'tiling':>7} {'atoms':>8} {'edges':>10} {'parts':>5} {'wall s':>8} {'ms/atom':>8} {'x unit':>6} " \
+           f"{'RSS MB':>7} {'file MB':>8} " + " ".join(f"{s[:-2]:>10}" for s in steps)
+    print(head)
+    base = rows[0]["wall_s"] / rows[0]["n_atoms"] if rows else 1.0
+    for r in rows:
+        per = r["wall_s"] / r["n_atoms"]
+        print(f"{r['reps']:>5}^3 {r['n_atoms']:>8} {r['n_edges']:>10} {r['n_parts']:>5} {r['wall_s']:>8.1f} "
+              f"{per * 1e3:>8.3f} {per / base:>6.2f} {r['peak_rss_MB']:>7.0f} {r['file_MB']:>8.1f} "
+              + " ".join(f"{r['timings'].get(s, 0.0):>10.2f}" for s in steps))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

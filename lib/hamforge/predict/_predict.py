@@ -1,0 +1,206 @@
+"""Prediction of H (and the exact S) for any structure, tiled or not, written as a matrix file version 2.
+
+Pipeline (``docs/predict.md``): structure -> tiling -> neighbour list at the model's r_cut -> streamed
+partitioned inference (``_infer``) -> explicit symmetrization (``_symmetry``) -> exact per-image overlaps
+from ``hamforge.basis`` on the same edges, streamed -> per-image and Gamma CSR rows written slab by slab
+(``_assemble``) -> positive-definiteness check of S where affordable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hamforge.basis import iter_overlap_blocks, orbital_table
+from hamforge.graph import (
+    RaggedBlocks,
+    neighbor_list,
+    ragged_blocks,
+    reverse_edge_index,
+)
+from hamforge.io import Structure, matrix_file_writer
+from hamforge.predict._assemble import image_table, iter_row_slabs
+from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, predict_blocks, ranges
+from hamforge.predict._inputs import (
+    PredictError,
+    load_structure,
+    model_basis,
+    structure_kinds,
+)
+from hamforge.predict._symmetry import symmetrize_blocks
+
+__all__ = ["DEFAULT_OVERLAP_CHECK_ORBITALS", "Prediction", "predict_file", "predict_structure", "write_prediction"]
+
+logger = logging.getLogger(__name__)
+
+# Largest Gamma S whose smallest eigenvalue is computed (Lanczos on the whole matrix; ~1 min at this size).
+DEFAULT_OVERLAP_CHECK_ORBITALS = 50_000
+
+
+@dataclass(eq=False)
+class Prediction:
+    """Everything a prediction produced (in memory). Fields::
+
+        structure   # Structure             | the (tiled) structure
+        atom_kind   # (N,) int64            | kind ids (positions in basis_kinds)
+        basis       # kind -> ElementBasis  | the model's basis
+        nl          # NeighborList          | edges (i, j, R) within the model's r_cut
+        H_nodes     # RaggedBlocks (N)      | on-site blocks H_ii(0), Hartree
+        H_edges     # RaggedBlocks (E)      | per-image blocks H_ij(R)
+        S_nodes     # RaggedBlocks (N) | None
+        S_edges     # RaggedBlocks (E) | None
+        report      # dict                  | asymmetry, sizes, timings (seconds per step)
+    """
+
+    structure: Structure
+    atom_kind: np.ndarray
+    basis: dict
+    nl: Any
+    H_nodes: RaggedBlocks
+    H_edges: RaggedBlocks
+    S_nodes: RaggedBlocks | None
+    S_edges: RaggedBlocks | None
+    report: dict = field(default_factory=dict)
+
+
+def predict_structure(model, structure: Structure, atom_kind=None, *, overlap: bool = True,
+                      symmetrize: bool = True, basis_file=None, n_parts: int | None = None,
+                      atoms_per_part: int = DEFAULT_ATOMS_PER_PART, method: str = "lownn", device=None,
+                      progress: bool | None = None) -> Prediction:
+    """Predicted per-image H blocks (and exact S blocks) of ``structure`` (already tiled).
+
+    ``atom_kind`` defaults to :func:`structure_kinds`. ``symmetrize=False`` keeps the raw network outputs (the
+    report still gives their asymmetry). Other options: :func:`hamforge.predict._infer.predict_blocks`.
+    """
+    cfg = model.config
+    basis = model_basis(cfg)
+    if atom_kind is None:
+        atom_kind = structure_kinds(structure, cfg)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        nl = neighbor_list(structure.positions, structure.cell, structure.pbc, cfg.r_cut)
+    except ValueError as exc:
+        raise PredictError(f"{structure.source}: {exc}") from None
+    rev = reverse_edge_index(nl)
+    times["graph_s"] = time.perf_counter() - t0
+    h_nodes, h_edges, t_inf = predict_blocks(model, nl, atom_kind, basis, structure.positions, n_parts=n_parts,
+                                             atoms_per_part=atoms_per_part, method=method, device=device,
+                                             progress=progress)
+    times.update({k: v for k, v in t_inf.items() if k.endswith("_s")})
+    t0 = time.perf_counter()
+    work = h_nodes, h_edges
+    if not symmetrize:  # measure on copies, keep the raw blocks
+        work = tuple(RaggedBlocks(b.data.copy(), b.offsets, b.shape) for b in work)
+    asym = symmetrize_blocks(*work, rev)
+    times["symmetrize_s"] = time.perf_counter() - t0
+    s_nodes = s_edges = None
+    s_asym = {}
+    if overlap:
+        t0 = time.perf_counter()
+        s_nodes, s_edges = _overlap(structure, nl, basis, basis_file)
+        s_asym = symmetrize_blocks(s_nodes, s_edges, rev)
+        times["overlap_s"] = time.perf_counter() - t0
+    report = {"n_atoms": int(nl.n_atoms), "n_edges": int(nl.n_edges), "r_cut": float(cfg.r_cut),
+              "n_parts": int(t_inf["n_parts"]), "halo": int(t_inf["halo"]), "symmetrized": bool(symmetrize),
+              "asymmetry_before_symmetrization_hartree": asym, "timings_s": times}
+    if s_asym:
+        report["overlap_asymmetry_before_symmetrization"] = s_asym
+    logger.info("%s: predicted %d atoms, %d edges in %d part(s); asymmetry removed: max %.3g Ha per-image, "
+                "%.3g Ha on-site (max |H| %.3g Ha)", structure.source, nl.n_atoms, nl.n_edges, t_inf["n_parts"],
+                asym["edge_asymmetry_max"], asym["onsite_asymmetry_max"], asym["max_abs"])
+    return Prediction(structure, np.asarray(atom_kind, np.int64), basis, nl, h_nodes, h_edges, s_nodes, s_edges,
+                      report)
+
+
+def _overlap(structure, nl, basis, basis_file) -> tuple[RaggedBlocks, RaggedBlocks]:
+    """Exact S blocks on the edges of ``nl`` (hamforge.basis, chunk by chunk of centre atoms)."""
+    from hamforge.basis import BasisError
+
+    kinds = np.asarray(structure.kinds, dtype=object)
+    n_orb = orbital_table(kinds, basis).n_orb
+    i, j = nl.edge_index
+    nodes = ragged_blocks(np.zeros(int((n_orb * n_orb).sum())), n_orb, n_orb)
+    edges = ragged_blocks(np.zeros(int((n_orb[i] * n_orb[j]).sum())), n_orb[i], n_orb[j])
+    used = {k: basis[k] for k in sorted(set(kinds.tolist()))}
+    try:
+        for ch in iter_overlap_blocks(structure.positions, structure.cell, kinds.astype(str), used, nl.edge_index,
+                                      nl.shift, basis_file=basis_file):
+            nodes.data[ranges(nodes.offsets[ch.atoms], n_orb[ch.atoms] ** 2)] = ch.node_data
+            edges.data[ranges(edges.offsets[ch.edges], edges.offsets[ch.edges + 1] - edges.offsets[ch.edges])] = \
+                ch.edge_data
+    except BasisError as exc:
+        raise PredictError(f"exact overlaps of the model's basis: {exc} (predict without S: --no-overlap)") from None
+    return nodes, edges
+
+
+def write_prediction(pred: Prediction, path: str | os.PathLike, provenance: dict | None = None, *, inputs=(),
+                     overlap_check_orbitals: int = DEFAULT_OVERLAP_CHECK_ORBITALS) -> dict:
+    """Write ``pred`` as a matrix file version 2 (Gamma H, S and per-image ``/images``) row slab by row slab,
+    atomically; S's smallest scaled eigenvalue is computed when Norb <= ``overlap_check_orbitals`` and must be
+    positive. Returns the provenance written."""
+    import scipy.sparse as sp
+
+    if pred.S_nodes is None:
+        raise PredictError(f"{path}: a matrix file needs S; predict with overlap=True")
+    t0 = time.perf_counter()
+    s = pred.structure
+    tab = orbital_table(np.asarray(s.kinds, dtype=object), pred.basis)
+    shifts, edge_image = image_table(pred.nl)
+    zero = int(np.flatnonzero(np.all(shifts == 0, axis=1))[0])
+    rev = reverse_edge_index(pred.nl)
+    norb, k = tab.n_orbitals, shifts.shape[0]
+    used = {kd: pred.basis[kd] for kd in sorted(set(np.asarray(s.kinds).tolist()))}
+    prov = {**(provenance or {}), **{kk: v for kk, v in pred.report.items() if kk != "timings_s"}}
+    check = norb <= overlap_check_orbitals
+    keep_s = [] if check else None
+    with matrix_file_writer(path, s, used, prov, inputs=inputs) as w:
+        w.write_shifts(shifts)
+        for name, nodes, edges in (("H", pred.H_nodes, pred.H_edges), ("S", pred.S_nodes, pred.S_edges)):
+            gw, iw = w.csr_writer(name, (norb, norb)), w.csr_writer(f"images/{name}", (norb, k * norb))
+            for gamma, image in iter_row_slabs(nodes, edges, pred.nl, rev, tab.n_orb, tab.offset, edge_image, zero):
+                gw.append_csr(gamma)
+                iw.append_csr(image)
+                if name == "S" and keep_s is not None:
+                    keep_s.append(gamma)
+        if check:
+            from hamforge.basis import OverlapError, check_overlap_positive
+
+            try:
+                lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
+            except OverlapError as exc:
+                raise PredictError(f"{exc}; the overlap truncated at r_cut {pred.nl.r_cut} Angstrom is not "
+                                   "positive definite") from None
+            w.provenance["min_eigenvalue_S"] = lam
+            logger.info("%s: smallest eigenvalue of S: %.4g", path, lam)
+        else:
+            w.provenance["min_eigenvalue_S"] = None
+            logger.info("%s: %d orbitals > %d: positive-definiteness of S not checked", path, norb,
+                        overlap_check_orbitals)
+        pred.report.setdefault("timings_s", {})["write_s"] = time.perf_counter() - t0
+        w.provenance["timings_s"] = pred.report["timings_s"]
+        out = dict(w.provenance)
+    return out
+
+
+def predict_file(model_path: str | os.PathLike, structure_path: str | os.PathLike, output: str | os.PathLike,
+                 tile=(1, 1, 1), *, provenance: dict | None = None, **options) -> dict:
+    """``hamforge predict``: read the model and the structure, tile, predict, write ``output``; returns the
+    provenance written (asymmetry, S check, timings). ``options``: :func:`predict_structure`."""
+    from hamforge.model import read_checkpoint
+
+    ck = read_checkpoint(model_path)
+    model = ck.model
+    structure, atom_kind = load_structure(structure_path, ck.config, tile, source_model=str(model_path))
+    check = options.pop("overlap_check_orbitals", DEFAULT_OVERLAP_CHECK_ORBITALS)
+    pred = predict_structure(model, structure, atom_kind, **options)
+    reps = [int(x) for x in np.asarray(tile).tolist()]
+    prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
+    return write_prediction(pred, output, prov, inputs=[model_path, structure_path],
+                            overlap_check_orbitals=check)
+
