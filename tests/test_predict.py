@@ -158,7 +158,7 @@ def test_per_image_blocks_fold_to_gamma_and_S_is_the_basis_overlap(unit_and_mode
     big = unit.tile((2, 1, 1))
     prov = write_prediction(predict_structure(model, big, n_parts=2, progress=False), tmp_path / "p.h5", {})
     r = read_matrix_file(tmp_path / "p.h5")
-    assert prov["min_eigenvalue_scaled_S"] > 0 and r.provenance["min_eigenvalue_scaled_S"] > 0
+    assert prov["min_eigenvalue_S"] > 0 and r.provenance["min_eigenvalue_S"] > 0
     # H(k=0) from the per-image blocks: the same numbers summed in another order (1e-14 Hartree)
     for which, m in (("H", r.H), ("S", r.S)):
         diff = r.images.at_k(which, (0, 0, 0)) - m

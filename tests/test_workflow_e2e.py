@@ -107,3 +107,14 @@ def test_smoke_workflow_trains_and_evaluates_on_the_test_quench(smoke_run):
     for key in ("mae_node_meV", "mae_edge_meV", "mae_total_meV", "mae_edge_Si-Si_meV"):
         assert np.isfinite(m[key]) and m[key] > 0
     assert (model_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_smoke_workflow_predicts_the_test_structure_and_a_supercell(smoke_run):
+    preds = sorted((smoke_run / "predict").glob("q1_*.h5"))
+    assert [p.name.rsplit("_", 1)[1] for p in preds] == ["1x1x1.h5", "2x1x1.h5"]
+    small, big = (read_matrix_file(p, images=True) for p in preds)
+    assert small.n_atoms == 64 and big.n_atoms == 128
+    for d in (small, big):
+        assert abs(d.H - d.H.T).max() == 0.0  # symmetrized exactly
+        assert d.provenance["min_eigenvalue_S"] > 0

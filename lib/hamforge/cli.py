@@ -225,6 +225,12 @@ def _add_validate(sub) -> None:
     add_validate_parsers(sub)
 
 
+def _add_predict(sub) -> None:
+    from hamforge.predict import add_predict_parsers
+
+    add_predict_parsers(sub)
+
+
 def _add_release(sub) -> None:
     from hamforge._cli_release import add_release_parsers
 
@@ -232,7 +238,7 @@ def _add_release(sub) -> None:
 
 
 _SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser, _add_train, _add_evaluate,
-                                _add_validate, _add_release]
+                                _add_predict, _add_validate, _add_release]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     logging.getLogger("hamforge").info(
         "wrote %s: %d atoms, %d edges, %d part(s); asymmetry removed max %.3g Ha; S min eigenvalue %s; times %s",
         args.output, prov["n_atoms"], prov["n_edges"], prov["n_parts"], a["edge_asymmetry_max"],
-        prov.get("min_eigenvalue_scaled_S"), json.dumps({k: round(v, 2) for k, v in prov["timings_s"].items()}))
+        prov.get("min_eigenvalue_S"), json.dumps({k: round(v, 2) for k, v in prov["timings_s"].items()}))
     return 0
 
 
