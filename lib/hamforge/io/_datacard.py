@@ -148,7 +148,7 @@ def render_data_card(
             f"(seed {material['decorrelate'].get('seed')})."
         ),
         (
-            f"3. CP2K {sw.get('cp2k')} single points: {dft['xc_functional']}, {kinds}, cutoff {dft['cutoff_ry']} Ry "
+            f"3. CP2K single points ({sw.get('cp2k')}): {dft['xc_functional']}, {kinds}, cutoff {dft['cutoff_ry']} Ry "
             f"(relative {dft['rel_cutoff_ry']} Ry), Fermi-Dirac smearing {dft.get('smearing_temperature_k')} K, "
             "Gamma point; the Kohn-Sham and overlap matrices CP2K wrote, symmetrized."
         ),
