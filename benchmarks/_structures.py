@@ -12,8 +12,7 @@ import numpy as np
 SI_DENSITY = 0.05  # atoms / Angstrom^3 (crystalline Si: 0.0499; amorphous Si is within a few %)
 
 
-def amorphous_like_si(n_atoms: int, seed: int = 0, density: float = SI_DENSITY,
-                      min_distance: float = 2.0):
+def amorphous_like_si(n_atoms: int, seed: int = 0, density: float = SI_DENSITY, min_distance: float = 2.0):
     """Random close-packing-like Si: ``n_atoms`` in a periodic cubic cell at ``density`` atoms/A^3.
 
     Random sequential addition in batches: uniform random candidates, rejected when closer than

@@ -71,7 +71,6 @@ def make_config(overrides: dict):
 def worker(name: str, n_edges: int, repeat: int, device: str) -> dict:
     import psutil
     import torch
-
     from hamforge.model import EDGE_INDEX, EDGE_OUT, EDGE_VEC, NODE_OUT, NUMBERS, HamiltonianModel
 
     cfg = make_config(CONFIGS[name])
@@ -81,9 +80,11 @@ def worker(name: str, n_edges: int, repeat: int, device: str) -> dict:
     gen = torch.Generator().manual_seed(0)
     vec = torch.randn(n_edges, 3, generator=gen)
     vec = vec / vec.norm(dim=1, keepdim=True) * (1.0 + (cfg.r_cut - 1.0) * torch.rand(n_edges, 1, generator=gen))
-    graph = {NUMBERS: torch.tensor([8, 72], dtype=torch.int64)[torch.randint(0, 2, (n_atoms,), generator=gen)],
-             EDGE_INDEX: torch.randint(0, n_atoms, (2, n_edges), generator=gen),
-             EDGE_VEC: vec}
+    graph = {
+        NUMBERS: torch.tensor([8, 72], dtype=torch.int64)[torch.randint(0, 2, (n_atoms,), generator=gen)],
+        EDGE_INDEX: torch.randint(0, n_atoms, (2, n_edges), generator=gen),
+        EDGE_VEC: vec,
+    }
     graph = {k: v.to(device) for k, v in graph.items()}
 
     def step():
@@ -107,8 +108,15 @@ def worker(name: str, n_edges: int, repeat: int, device: str) -> dict:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return {"name": name, "params": n_params, "peak_bytes": peak, "time": min(times), "E": n_edges,
-            "node_irreps": cfg.node_irreps, "edge_irreps": cfg.edge_irreps}
+    return {
+        "name": name,
+        "params": n_params,
+        "peak_bytes": peak,
+        "time": min(times),
+        "E": n_edges,
+        "node_irreps": cfg.node_irreps,
+        "edge_irreps": cfg.edge_irreps,
+    }
 
 
 def main(argv=None) -> None:
@@ -127,24 +135,41 @@ def main(argv=None) -> None:
 
     import torch
 
-    print(f"HamiltonianModel size and forward+backward cost: measured on {n_edges} messages, printed per "
-          f"10^5; device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"HamiltonianModel size and forward+backward cost: measured on {n_edges} messages, printed per "
+        f"10^5; device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     cfg = make_config({})
     print(f"outputs: node {cfg.node_irreps} ({cfg.node_dim}), edge {cfg.edge_irreps} ({cfg.edge_dim})")
     print(f"{'configuration':<30} {'params':>9} {'peak GiB/1e5 msg':>17} {'s/1e5 msg':>10} {'msg/s':>9}")
     scale = 1e5 / n_edges
     for name in CONFIGS:
-        cmd = [sys.executable, __file__, "--worker", name, "--messages", str(n_edges), "--repeat", str(repeat),
-               "--device", args.device]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--messages",
+            str(n_edges),
+            "--repeat",
+            str(repeat),
+            "--device",
+            args.device,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{name:<30} failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{name:<30} {r['params']:>9,} {r['peak_bytes'] * scale / 2**30:>17.2f} "
-              f"{r['time'] * scale:>10.2f} {n_edges / r['time']:>9.3g}", flush=True)
-    print("peak = memory above the state before the first forward (activations, gradients, temporaries); "
-          "linear in the number of messages")
+        print(
+            f"{name:<30} {r['params']:>9,} {r['peak_bytes'] * scale / 2**30:>17.2f} "
+            f"{r['time'] * scale:>10.2f} {n_edges / r['time']:>9.3g}",
+            flush=True,
+        )
+    print(
+        "peak = memory above the state before the first forward (activations, gradients, temporaries); "
+        "linear in the number of messages"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import tempfile
 import time
 
 import numpy as np
-
 from _structures import amorphous_like_si
 
 FULL = dict(n_atoms=24_000, r_cut=12.0)
@@ -74,17 +73,36 @@ def worker(method, path, r_cut, repeat):
             del out
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
     i, j, S, d = out
-    print(json.dumps(dict(method=method, seconds=min(times), n_edges=int(len(d)),
-                          peak_mb=(peak - before) / 2**20, dist_sum=float(np.sum(d)),
-                          digest=_digest(i, j, S))))
+    print(
+        json.dumps(
+            dict(
+                method=method,
+                seconds=min(times),
+                n_edges=int(len(d)),
+                peak_mb=(peak - before) / 2**20,
+                dist_sum=float(np.sum(d)),
+                digest=_digest(i, j, S),
+            )
+        )
+    )
 
 
 def measure(method, atoms, r_cut, repeat):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "structure.npz")
         np.savez(path, positions=atoms.positions, cell=np.asarray(atoms.cell))
-        cmd = [sys.executable, __file__, "--worker", method, "--input", path, "--r-cut", str(r_cut),
-               "--repeat", str(repeat)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            method,
+            "--input",
+            path,
+            "--r-cut",
+            str(r_cut),
+            "--repeat",
+            str(repeat),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"{method} worker failed:\n{res.stderr[-4000:]}")
@@ -103,11 +121,19 @@ def main():
     ap.add_argument("--n-atoms", type=int)
     ap.add_argument("--r-cut", type=float)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--density", type=float, default=0.05,
-                    help="atoms/A^3: 0.05 is Si; 0.087 is HfO2 (the papers' 24k-atom, ~1.5e7-edge case)")
+    ap.add_argument(
+        "--density",
+        type=float,
+        default=0.05,
+        help="atoms/A^3: 0.05 is Si; 0.087 is HfO2 (the papers' 24k-atom, ~1.5e7-edge case)",
+    )
     ap.add_argument("--repeat", type=int, default=None, help="timed calls per method (best is kept)")
-    ap.add_argument("--ase-bytes-per-edge", type=float, default=1400.0,
-                    help="ASE peak memory per edge used to decide whether ASE fits (measured: ~1.4 kB)")
+    ap.add_argument(
+        "--ase-bytes-per-edge",
+        type=float,
+        default=1400.0,
+        help="ASE peak memory per edge used to decide whether ASE fits (measured: ~1.4 kB)",
+    )
     ap.add_argument("--worker", choices=["hamforge", "ase"], help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -126,9 +152,11 @@ def main():
     # denser than Si needs a smaller exclusion radius for random packing (oxide bonds are ~2 A anyway)
     min_d = 2.0 if args.density <= 0.06 else 1.7
     atoms = amorphous_like_si(size["n_atoms"], args.seed, density=args.density, min_distance=min_d)
-    print(f"structure: amorphous-like stand-in, {len(atoms)} atoms, cubic cell "
-          f"{atoms.cell[0, 0]:.2f} A, density {len(atoms) / atoms.get_volume():.4f} /A^3 "
-          f"(built in {time.perf_counter() - t0:.1f} s); r_cut = {r_cut} A; best of {repeat}")
+    print(
+        f"structure: amorphous-like stand-in, {len(atoms)} atoms, cubic cell "
+        f"{atoms.cell[0, 0]:.2f} A, density {len(atoms) / atoms.get_volume():.4f} /A^3 "
+        f"(built in {time.perf_counter() - t0:.1f} s); r_cut = {r_cut} A; best of {repeat}"
+    )
     ours = measure("hamforge", atoms, r_cut, repeat)
     _row("hamforge.graph.neighbor_list", ours)
 
@@ -138,8 +166,10 @@ def main():
     if need > 0.6 * available:
         # ASE would not fit: compare on a smaller structure with the same r_cut and density
         n_small = int(len(atoms) * 0.6 * available / need)
-        print(f"ASE needs ~{need / 2**30:.1f} GiB for {ours['n_edges']:,d} edges but only "
-              f"{available / 2**30:.1f} GiB are available: comparing on {n_small} atoms instead")
+        print(
+            f"ASE needs ~{need / 2**30:.1f} GiB for {ours['n_edges']:,d} edges but only "
+            f"{available / 2**30:.1f} GiB are available: comparing on {n_small} atoms instead"
+        )
         ase_atoms = amorphous_like_si(n_small, args.seed, density=args.density, min_distance=min_d)
         ours_cmp = measure("hamforge", ase_atoms, r_cut, repeat)
         _row(f"hamforge ({n_small} atoms)", ours_cmp)
@@ -149,10 +179,14 @@ def main():
     _row('ase neighbor_list("ijSd")', theirs)
 
     same = ours_cmp["digest"] == theirs["digest"] and ours_cmp["n_edges"] == theirs["n_edges"]
-    print(f"edge sets identical: {same} ({ours_cmp['n_edges']:,d} vs {theirs['n_edges']:,d} edges; "
-          f"sum of distances {ours_cmp['dist_sum']:.6f} vs {theirs['dist_sum']:.6f} A)")
-    print(f"ratio ASE / hamforge: wall time {theirs['seconds'] / ours_cmp['seconds']:.1f}x, "
-          f"peak memory {theirs['peak_mb'] / max(ours_cmp['peak_mb'], 1e-9):.1f}x")
+    print(
+        f"edge sets identical: {same} ({ours_cmp['n_edges']:,d} vs {theirs['n_edges']:,d} edges; "
+        f"sum of distances {ours_cmp['dist_sum']:.6f} vs {theirs['dist_sum']:.6f} A)"
+    )
+    print(
+        f"ratio ASE / hamforge: wall time {theirs['seconds'] / ours_cmp['seconds']:.1f}x, "
+        f"peak memory {theirs['peak_mb'] / max(ours_cmp['peak_mb'], 1e-9):.1f}x"
+    )
     output_mb = ours_cmp["n_edges"] * 72 / 2**20
     print(f"(hamforge output arrays alone: {output_mb:.0f} MB = 72 bytes per edge)")
     if not same:

@@ -29,14 +29,20 @@ def unit_cell(seed: int = 0):
     from hamforge.io import Structure
 
     rng = np.random.default_rng(seed)
-    base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    base = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     frac = np.concatenate([base, base + 0.25])
     grid = np.indices((3, 3, 3)).reshape(3, -1).T
     a = 5.43
-    x = ((grid[:, None, :] + frac[None]) .reshape(-1, 3)) * a + rng.normal(0, 0.1, (216, 3))
+    x = ((grid[:, None, :] + frac[None]).reshape(-1, 3)) * a + rng.normal(0, 0.1, (216, 3))
     kinds = np.array(["Si"] * 216, dtype=object)
-    return Structure(numbers=np.full(216, 14), positions=x, cell=np.eye(3) * 3 * a, pbc=np.ones(3, bool), kinds=kinds,
-                     source="a-Si-like 216")
+    return Structure(
+        numbers=np.full(216, 14),
+        positions=x,
+        cell=np.eye(3) * 3 * a,
+        pbc=np.ones(3, bool),
+        kinds=kinds,
+        source="a-Si-like 216",
+    )
 
 
 def small_model(unit, r_cut: float, layers: int):
@@ -49,10 +55,26 @@ def small_model(unit, r_cut: float, layers: int):
 
     basis = {k: ElementBasis(*v) for k, v in SI.items()}
     eye = sp.identity(orbital_table(unit.kinds, basis).n_orbitals, format="csr")
-    d = MatrixData(numbers=unit.numbers, positions=unit.positions, cell=unit.cell, pbc=unit.pbc, kinds=unit.kinds,
-                   basis=basis, H=eye, S=eye)
-    cfg = ModelConfig.from_targets(build_targets(d, r_cut), l_max=2, embed_dim=8, n_heads=2, ffn_dim=16,
-                                   n_layers=layers, n_radial=8, radial_hidden=16)
+    d = MatrixData(
+        numbers=unit.numbers,
+        positions=unit.positions,
+        cell=unit.cell,
+        pbc=unit.pbc,
+        kinds=unit.kinds,
+        basis=basis,
+        H=eye,
+        S=eye,
+    )
+    cfg = ModelConfig.from_targets(
+        build_targets(d, r_cut),
+        l_max=2,
+        embed_dim=8,
+        n_heads=2,
+        ffn_dim=16,
+        n_layers=layers,
+        n_radial=8,
+        radial_hidden=16,
+    )
     return HamiltonianModel(cfg, seed=0).to(torch.float32)
 
 
@@ -70,10 +92,17 @@ def one(reps: int, r_cut: float, layers: int, atoms_per_part: int) -> dict:
         prov = write_prediction(pred, Path(d) / "p.h5", {})
         size = (Path(d) / "p.h5").stat().st_size
     wall = time.perf_counter() - t0
-    return {"reps": reps, "n_atoms": pred.nl.n_atoms, "n_edges": pred.nl.n_edges, "n_parts": prov["n_parts"],
-            "wall_s": wall, "timings": prov["timings_s"], "file_MB": size / 1e6,
-            "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "s_min_eig": prov.get("min_eigenvalue_scaled_S")}
+    return {
+        "reps": reps,
+        "n_atoms": pred.nl.n_atoms,
+        "n_edges": pred.nl.n_edges,
+        "n_parts": prov["n_parts"],
+        "wall_s": wall,
+        "timings": prov["timings_s"],
+        "file_MB": size / 1e6,
+        "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "s_min_eig": prov.get("min_eigenvalue_scaled_S"),
+    }
 
 
 def main() -> int:
@@ -89,8 +118,18 @@ def main() -> int:
         return 0
     rows = []
     for n in args.tilings:
-        cmd = [sys.executable, __file__, "--one", str(n), "--rcut", str(args.rcut), "--layers", str(args.layers),
-               "--atoms-per-part", str(args.atoms_per_part)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(n),
+            "--rcut",
+            str(args.rcut),
+            "--layers",
+            str(args.layers),
+            "--atoms-per-part",
+            str(args.atoms_per_part),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode:
             print(f"{n}^3: failed\n{res.stderr[-2000:]}")
@@ -99,17 +138,23 @@ def main() -> int:
         r = rows[-1]
         print(f"  done {n}^3: {r['n_atoms']} atoms in {r['wall_s']:.1f} s", flush=True)
     steps = ["graph_s", "partition_s", "model_s", "uncouple_s", "symmetrize_s", "overlap_s", "write_s"]
-    print(f"\nr_cut {args.rcut} A, {args.layers} layer(s), l_max 2, embed 8, float32, 2 threads, "
-          f"{args.atoms_per_part} atoms per part")
-    head = f"{'tiling':>7} {'atoms':>8} {'edges':>10} {'parts':>5} {'wall s':>8} {'ms/atom':>8} {'x unit':>6} " \
-           f"{'RSS MB':>7} {'file MB':>8} " + " ".join(f"{s[:-2]:>10}" for s in steps)
+    print(
+        f"\nr_cut {args.rcut} A, {args.layers} layer(s), l_max 2, embed 8, float32, 2 threads, "
+        f"{args.atoms_per_part} atoms per part"
+    )
+    head = (
+        f"{'tiling':>7} {'atoms':>8} {'edges':>10} {'parts':>5} {'wall s':>8} {'ms/atom':>8} {'x unit':>6} "
+        f"{'RSS MB':>7} {'file MB':>8} " + " ".join(f"{s[:-2]:>10}" for s in steps)
+    )
     print(head)
     base = rows[0]["wall_s"] / rows[0]["n_atoms"] if rows else 1.0
     for r in rows:
         per = r["wall_s"] / r["n_atoms"]
-        print(f"{r['reps']:>5}^3 {r['n_atoms']:>8} {r['n_edges']:>10} {r['n_parts']:>5} {r['wall_s']:>8.1f} "
-              f"{per * 1e3:>8.3f} {per / base:>6.2f} {r['peak_rss_MB']:>7.0f} {r['file_MB']:>8.1f} "
-              + " ".join(f"{r['timings'].get(s, 0.0):>10.2f}" for s in steps))
+        print(
+            f"{r['reps']:>5}^3 {r['n_atoms']:>8} {r['n_edges']:>10} {r['n_parts']:>5} {r['wall_s']:>8.1f} "
+            f"{per * 1e3:>8.3f} {per / base:>6.2f} {r['peak_rss_MB']:>7.0f} {r['file_MB']:>8.1f} "
+            + " ".join(f"{r['timings'].get(s, 0.0):>10.2f}" for s in steps)
+        )
     return 0
 
 

@@ -23,7 +23,10 @@ def device(n: int, n_layers: int, seed: int = 0):
     from hamforge.validate import layered_device
 
     rng = np.random.default_rng(seed)
-    sym = lambda a: 0.5 * (a + a.T)
+
+    def sym(a):
+        return 0.5 * (a + a.T)
+
     diag_h = [sym(rng.normal(size=(n, n))) for _ in range(n_layers)]
     diag_s = [np.eye(n) + 0.02 * sym(rng.normal(size=(n, n))) for _ in range(n_layers)]
     up_h = [0.3 * rng.normal(size=(n, n)) for _ in range(n_layers - 1)]

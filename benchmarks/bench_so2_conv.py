@@ -36,7 +36,6 @@ def _best(fn, repeat: int) -> float:
 
 def _bench(l_max: int, n_edges: int, channels: int, repeat: int) -> dict:
     from e3nn import o3
-
     from hamforge.model import EdgeWigner, SO2Convolution
 
     gen = torch.Generator().manual_seed(l_max)
@@ -53,8 +52,9 @@ def _bench(l_max: int, n_edges: int, channels: int, repeat: int) -> dict:
     sh_irreps = o3.Irreps.spherical_harmonics(l_max)
     tp = o3.FullyConnectedTensorProduct(irreps, sh_irreps, irreps, shared_weights=True)
     # same numbers in e3nn's layout: per l, channel-major blocks of 2l+1 components
-    x_e3nn = torch.cat([x[:, l * l:(l + 1) ** 2].transpose(1, 2).reshape(n_edges, -1) for l in range(l_max + 1)],
-                       dim=1)
+    x_e3nn = torch.cat(
+        [x[:, l * l : (l + 1) ** 2].transpose(1, 2).reshape(n_edges, -1) for l in range(l_max + 1)], dim=1
+    )
 
     def ours():
         return conv(x, EdgeWigner.from_vectors(vec, l_max, l_max), radial)[0]
@@ -70,18 +70,27 @@ def _bench(l_max: int, n_edges: int, channels: int, repeat: int) -> dict:
             for t in inputs:
                 t.grad = None
             fn().square().sum().backward()
+
         return run
 
-    res = {"l_max": l_max, "E": n_edges, "C": channels,
-           "params_ours": sum(p.numel() for p in conv.parameters()), "params_e3nn": tp.weight_numel,
-           "paths_e3nn": len(tp.instructions)}
+    res = {
+        "l_max": l_max,
+        "E": n_edges,
+        "C": channels,
+        "params_ours": sum(p.numel() for p in conv.parameters()),
+        "params_e3nn": tp.weight_numel,
+        "paths_e3nn": len(tp.instructions),
+    }
     with torch.no_grad():
-        res["fwd"] = {name: _best(fn, repeat) for name, fn in
-                      (("ours", ours), ("ours_conv", ours_conv), ("e3nn", e3nn))}
+        res["fwd"] = {
+            name: _best(fn, repeat) for name, fn in (("ours", ours), ("ours_conv", ours_conv), ("e3nn", e3nn))
+        }
     x.requires_grad_(True)
     x_e3nn.requires_grad_(True)
-    res["fwd_bwd"] = {"ours": _best(backward(ours, [x, *conv.parameters()]), repeat),
-                      "e3nn": _best(backward(e3nn, [x_e3nn, *tp.parameters()]), repeat)}
+    res["fwd_bwd"] = {
+        "ours": _best(backward(ours, [x, *conv.parameters()]), repeat),
+        "e3nn": _best(backward(e3nn, [x_e3nn, *tp.parameters()]), repeat),
+    }
     return res
 
 
@@ -97,21 +106,30 @@ def main(argv=None) -> None:
     channels = args.channels or (8 if args.quick else 16)
     repeat = args.repeat or (2 if args.quick else 3)
 
-    print(f"SO(2) convolution vs e3nn FullyConnectedTensorProduct: E = {n_edges} messages, C = {channels} "
-          f"channels, torch {torch.__version__}, {torch.get_num_threads()} threads, best of {repeat}")
-    print(f"{'l_max':>5} {'paths':>6} {'w ours':>8} {'w e3nn':>8} | forward msg/s: "
-          f"{'ours':>9} {'ours conv':>9} {'e3nn':>9} {'ratio':>6} {'conv':>6} | fwd+bwd msg/s: "
-          f"{'ours':>9} {'e3nn':>9} {'ratio':>6}")
+    print(
+        f"SO(2) convolution vs e3nn FullyConnectedTensorProduct: E = {n_edges} messages, C = {channels} "
+        f"channels, torch {torch.__version__}, {torch.get_num_threads()} threads, best of {repeat}"
+    )
+    print(
+        f"{'l_max':>5} {'paths':>6} {'w ours':>8} {'w e3nn':>8} | forward msg/s: "
+        f"{'ours':>9} {'ours conv':>9} {'e3nn':>9} {'ratio':>6} {'conv':>6} | fwd+bwd msg/s: "
+        f"{'ours':>9} {'e3nn':>9} {'ratio':>6}"
+    )
     for l_max in args.lmax:
         r = _bench(l_max, n_edges, channels, repeat)
         f, b = r["fwd"], r["fwd_bwd"]
         rate = lambda t: n_edges / t  # noqa: E731
-        print(f"{l_max:>5} {r['paths_e3nn']:>6} {r['params_ours']:>8} {r['params_e3nn']:>8} | {'':>14}"
-              f"{rate(f['ours']):>9.3g} {rate(f['ours_conv']):>9.3g} {rate(f['e3nn']):>9.3g} "
-              f"{f['e3nn'] / f['ours']:>5.1f}x {f['e3nn'] / f['ours_conv']:>5.1f}x | {'':>14}"
-              f"{rate(b['ours']):>9.3g} {rate(b['e3nn']):>9.3g} {b['e3nn'] / b['ours']:>5.1f}x", flush=True)
-    print("ratio = e3nn time / ours time, ours including the Wigner-D matrices of the edge frames; conv = "
-          "without them (a model builds them once per graph for all layers); > 1: ours faster")
+        print(
+            f"{l_max:>5} {r['paths_e3nn']:>6} {r['params_ours']:>8} {r['params_e3nn']:>8} | {'':>14}"
+            f"{rate(f['ours']):>9.3g} {rate(f['ours_conv']):>9.3g} {rate(f['e3nn']):>9.3g} "
+            f"{f['e3nn'] / f['ours']:>5.1f}x {f['e3nn'] / f['ours_conv']:>5.1f}x | {'':>14}"
+            f"{rate(b['ours']):>9.3g} {rate(b['e3nn']):>9.3g} {b['e3nn'] / b['ours']:>5.1f}x",
+            flush=True,
+        )
+    print(
+        "ratio = e3nn time / ours time, ours including the Wigner-D matrices of the edge frames; conv = "
+        "without them (a model builds them once per graph for all layers); > 1: ours faster"
+    )
 
 
 if __name__ == "__main__":

@@ -22,24 +22,22 @@ import time
 from pathlib import Path
 
 
-
 def prepare(path: Path, n_atoms: int, r_cut: float) -> None:
     from _structures import amorphous_like_si  # benchmarks/ is sys.path[0] when this script runs
-
     from hamforge.basis import ElementBasis
     from hamforge.graph import build_targets, synthetic_hamiltonian
     from hamforge.io import write_targets_file
 
     atoms = amorphous_like_si(n_atoms, seed=0)
     basis = {"Si": ElementBasis(element="Si", name="SZV-like", shells=(0, 1))}
-    data, *_ = synthetic_hamiltonian(atoms.numbers, atoms.positions, atoms.cell[:], True, ["Si"] * n_atoms, basis,
-                                     r_cut, seed=0)
+    data, *_ = synthetic_hamiltonian(
+        atoms.numbers, atoms.positions, atoms.cell[:], True, ["Si"] * n_atoms, basis, r_cut, seed=0
+    )
     write_targets_file(path, build_targets(data, r_cut), data)
 
 
 def run_one(path: str, parts: int, epochs: int, l_max: int) -> dict:
     import torch
-
     from hamforge.io import read_targets_file
     from hamforge.model import HamiltonianModel, ModelConfig
     from hamforge.partition import run_partition
@@ -62,12 +60,23 @@ def run_one(path: str, parts: int, epochs: int, l_max: int) -> dict:
     model = HamiltonianModel(cfg)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        train(model, items, [], TrainSettings(lr=1e-3, max_epochs=epochs, batch_size=1), out,
-              DistContext(0, 1, 0, torch.device("cpu"), None))
+        train(
+            model,
+            items,
+            [],
+            TrainSettings(lr=1e-3, max_epochs=epochs, batch_size=1),
+            out,
+            DistContext(0, 1, 0, torch.device("cpu"), None),
+        )
         dt = (time.perf_counter() - t0) / epochs
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"parts": parts, "edges_max_part": max(int(it.sample.edge_index.shape[1]) for it in items),
-            "epoch_s": dt, "peak_rss_mb": peak, "rss_before_training_mb": base}
+    return {
+        "parts": parts,
+        "edges_max_part": max(int(it.sample.edge_index.shape[1]) for it in items),
+        "epoch_s": dt,
+        "peak_rss_mb": peak,
+        "rss_before_training_mb": base,
+    }
 
 
 def main() -> None:
@@ -87,15 +96,24 @@ def main() -> None:
         prepare(path, a.atoms, a.rcut)
         rows = []
         for p in [1, *a.parts]:
-            out = subprocess.run([sys.executable, __file__, "--worker", str(path), str(p), str(a.epochs), str(a.l_max)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", str(path), str(p), str(a.epochs), str(a.l_max)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     full = rows[0]
     print(f"{a.atoms} atoms, r_cut {a.rcut} A, l_max {a.l_max}, {a.epochs} epochs per configuration")
-    print(f"{'parts':>5} {'max edges/part':>15} {'epoch (s)':>10} {'peak RSS (MB)':>14} {'memory ratio':>13} {'time ratio':>11}")
+    print(
+        f"{'parts':>5} {'max edges/part':>15} {'epoch (s)':>10} {'peak RSS (MB)':>14} {'memory ratio':>13} "
+        f"{'time ratio':>11}"
+    )
     for r in rows:
-        print(f"{r['parts']:>5} {r['edges_max_part']:>15} {r['epoch_s']:>10.2f} {r['peak_rss_mb']:>14.0f} "
-              f"{full['peak_rss_mb'] / r['peak_rss_mb']:>13.2f} {full['epoch_s'] / r['epoch_s']:>11.2f}")
+        print(
+            f"{r['parts']:>5} {r['edges_max_part']:>15} {r['epoch_s']:>10.2f} {r['peak_rss_mb']:>14.0f} "
+            f"{full['peak_rss_mb'] / r['peak_rss_mb']:>13.2f} {full['epoch_s'] / r['epoch_s']:>11.2f}"
+        )
 
 
 if __name__ == "__main__":

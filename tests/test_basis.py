@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from hamforge.basis import BasisError, ElementBasis, orbital_table, read_cp2k_basis, resolve_cp2k_data_file
 
 
@@ -21,8 +20,7 @@ def test_multi_set_basis_file_order(tmp_path):
     # two sets: set 1 holds s and p, set 2 holds a d shell: order is set by set, l ascending inside a set
     f = tmp_path / "BASIS_TEST"
     f.write_text(
-        "# comment\nX TEST-B\n 2\n 2 0 1 2 1 2\n 1.0 0.1 0.2 0.3\n 0.5 0.1 0.2 0.3\n"
-        " 3 2 3 1 1 1\n 0.8 1.0 1.0\n"
+        "# comment\nX TEST-B\n 2\n 2 0 1 2 1 2\n 1.0 0.1 0.2 0.3\n 0.5 0.1 0.2 0.3\n 3 2 3 1 1 1\n 0.8 1.0 1.0\n"
     )
     b = read_cp2k_basis(f, "X", "TEST-B")
     assert b.shells == (0, 1, 1, 2, 3)

@@ -12,10 +12,10 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from hamforge.geometry import tile_positions
 from hamforge.graph import (
     RaggedBlocks,
+    _blocks,
     assemble_gamma,
     extract_blocks,
     extract_gamma_blocks,
@@ -25,7 +25,6 @@ from hamforge.graph import (
     neighbor_list,
     ragged_blocks,
 )
-from hamforge.graph import _blocks
 
 # Gamma blocks are sums of at most a few hundred O(1) terms: 1e-12 is far above float64 rounding.
 TOL = 1e-12
@@ -94,9 +93,9 @@ def brute_force_gamma(x, cell, species, nodes):
         for R in itertools.product(*[range(-k, k + 1) for k in m]):
             vec = x[j] + np.array(R) @ cell - x[i]
             if i == j and not any(R):
-                H[off[i]:off[i + 1], off[i]:off[i + 1]] += nodes.block(i)
+                H[off[i] : off[i + 1], off[i] : off[i + 1]] += nodes.block(i)
             else:
-                H[off[i]:off[i + 1], off[j]:off[j + 1]] += rule_block(vec, species[i], species[j])
+                H[off[i] : off[i + 1], off[j] : off[j + 1]] += rule_block(vec, species[i], species[j])
     return H
 
 
@@ -125,12 +124,16 @@ def test_extract_blocks_matches_dense_slicing():
     blocks = extract_blocks(M, pi, pj, n_orb, off)
     assert isinstance(blocks, RaggedBlocks) and blocks.data.dtype == np.float64
     for p, (i, j) in enumerate(zip(pi, pj)):
-        np.testing.assert_array_equal(blocks.block(p), dense[off[i]:off[i + 1], off[j]:off[j + 1]])
+        np.testing.assert_array_equal(blocks.block(p), dense[off[i] : off[i + 1], off[j] : off[j + 1]])
     # non-canonical input (duplicates, unsorted columns) and other formats give the same blocks
     coo = M.tocoo()
-    dup = sp.csr_matrix((np.concatenate([coo.data * 0.25, coo.data * 0.75]),
-                         (np.concatenate([coo.row, coo.row]), np.concatenate([coo.col, coo.col]))),
-                        shape=M.shape)
+    dup = sp.csr_matrix(
+        (
+            np.concatenate([coo.data * 0.25, coo.data * 0.75]),
+            (np.concatenate([coo.row, coo.row]), np.concatenate([coo.col, coo.col])),
+        ),
+        shape=M.shape,
+    )
     dup.has_sorted_indices = False
     snapshot = dup.data.copy()
     for other in (dup, M.tocoo(), M.tocsc()):
@@ -152,7 +155,7 @@ def test_extract_blocks_many_chunks(monkeypatch):
     np.testing.assert_array_equal(extract_blocks(M, pi, pj, n_orb, off).data, ref.data)
     # a block-dense matrix takes the one-gather path; chunking must not change it either
     dense = M.toarray() + 1.0
-    expected = np.concatenate([dense[off[i]:off[i + 1], off[j]:off[j + 1]].ravel() for i, j in zip(pi, pj)])
+    expected = np.concatenate([dense[off[i] : off[i + 1], off[j] : off[j + 1]].ravel() for i, j in zip(pi, pj)])
     np.testing.assert_array_equal(extract_blocks(sp.csr_matrix(dense), pi, pj, n_orb, off).data, expected)
 
 
@@ -172,9 +175,9 @@ def test_assemble_extract_round_trip(chunk, monkeypatch):
     assert sp.isspmatrix_csr(H) and H.shape == (off[-1], off[-1]) and H.has_canonical_format
     dense = np.zeros(H.shape)
     for a in range(len(x)):
-        dense[off[a]:off[a + 1], off[a]:off[a + 1]] = nodes.block(a)
+        dense[off[a] : off[a + 1], off[a] : off[a + 1]] = nodes.block(a)
     for p, (i, j) in enumerate(pair_index.T):
-        dense[off[i]:off[i + 1], off[j]:off[j + 1]] = pairs.block(p)
+        dense[off[i] : off[i + 1], off[j] : off[j + 1]] = pairs.block(p)
     np.testing.assert_array_equal(H.toarray(), dense)
     n2, p2, idx = extract_gamma_blocks(H, nl, n, off)
     np.testing.assert_array_equal(idx, pair_index)
@@ -254,8 +257,9 @@ def test_tiling_consistency():
     small = neighbor_list(x, cell, True, R_CUT)
     big = neighbor_list(xs, cs, True, R_CUT)
     ns, offs = orbitals(ss)
-    Hs = assemble_gamma(*fold_blocks(rule_edge_blocks(big, ss), big, node_blocks_for(ss)),
-                        fold_map(big)[0], ns, offs)  # the "reference calculation" on the supercell
+    Hs = assemble_gamma(
+        *fold_blocks(rule_edge_blocks(big, ss), big, node_blocks_for(ss)), fold_map(big)[0], ns, offs
+    )  # the "reference calculation" on the supercell
 
     # (a) every small-cell edge (i, j, R) is the supercell edge from atom i of copy 0 to atom j of copy
     #     R mod reps, and its block is that supercell Gamma block
@@ -277,7 +281,7 @@ def test_tiling_consistency():
     node_f, pair_f = fold_blocks(rule_edge_blocks(small, species), small, node_blocks_for(species))
     H = assemble_gamma(node_f, pair_f, fold_map(small)[0], n, off).toarray()
     # (node_blocks_for depends on the atom index: atoms of copy 0 keep the small cell's on-site blocks)
-    row = Hs.toarray()[:off[-1]].reshape(off[-1], len(copies), off[-1]).sum(axis=1)
+    row = Hs.toarray()[: off[-1]].reshape(off[-1], len(copies), off[-1]).sum(axis=1)
     np.testing.assert_allclose(H, row, rtol=0, atol=TOL)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hamforge.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,21 +29,34 @@ def test_default_and_smoke_configs_are_valid():
     "mutate, key",
     [
         (lambda c: c["materials"]["a-Si"]["dft"].update(cutof=300), "materials.a-Si.dft"),
-        (lambda c: c["materials"]["a-Si"]["md"]["stages"][1].update(duration_ps=-1), "materials.a-Si.md.stages[1].duration_ps"),
+        (
+            lambda c: c["materials"]["a-Si"]["md"]["stages"][1].update(duration_ps=-1),
+            "materials.a-Si.md.stages[1].duration_ps",
+        ),
         (lambda c: c["materials"]["a-Si"]["md"].update(quenches="three"), "materials.a-Si.md.quenches"),
         (lambda c: c["resources"]["cp2k"].update(mpi_tasks=0), "resources.cp2k.mpi_tasks"),
-        (lambda c: c["materials"]["a-Si"]["md"]["stages"][0].update(ensemble="nve"), "materials.a-Si.md.stages[0].ensemble"),
+        (
+            lambda c: c["materials"]["a-Si"]["md"]["stages"][0].update(ensemble="nve"),
+            "materials.a-Si.md.stages[0].ensemble",
+        ),
         (lambda c: c["materials"]["a-Si"].pop("dft"), "materials.a-Si"),
         # training settings, refused at workflow start
         (lambda c: c["materials"]["a-Si"]["train"].update(lr=0.0), "materials.a-Si.train.lr"),
         (lambda c: c["materials"]["a-Si"]["train"].update(optimizer="sgdx"), "materials.a-Si.train.optimizer"),
         (lambda c: c["materials"]["a-Si"]["train"].update(min_lr=1.0), "materials.a-Si.train.min_lr"),
         # 3 quenches x 2 snapshots, quench 2 held out: 4 training structures, all 4 held aside leaves none
-        (lambda c: c["materials"]["a-Si"]["train"].update(validation_structures=4),
-         "materials.a-Si.train.validation_structures"),
+        (
+            lambda c: c["materials"]["a-Si"]["train"].update(validation_structures=4),
+            "materials.a-Si.train.validation_structures",
+        ),
         (lambda c: c["materials"]["a-Si"]["model"].update(n_heads=3), "materials.a-Si.model.n_heads"),
-        (lambda c: c["materials"]["a-Si"]["train"].update(use_partitions=True) or
-         c["materials"]["a-Si"].setdefault("partition", {}).update(halo=0), "materials.a-Si.partition.halo"),
+        (
+            lambda c: (
+                c["materials"]["a-Si"]["train"].update(use_partitions=True)
+                or c["materials"]["a-Si"].setdefault("partition", {}).update(halo=0)
+            ),
+            "materials.a-Si.partition.halo",
+        ),
     ],
 )
 def test_bad_value_names_the_key(mutate, key):
@@ -80,7 +92,9 @@ def _snakemake(*args, cwd=ROOT):
 def test_dry_run_default_and_smoke(extra, tmp_path):
     # a fresh copy so that results of other runs do not change the plan
     work = tmp_path / "wf"
-    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks"))
+    shutil.copytree(
+        ROOT, work, ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks")
+    )
     res = _snakemake("-n", "--cores", "2", *extra, cwd=work)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
@@ -112,20 +126,33 @@ def _si(c):
 @pytest.mark.parametrize(
     "mutate, key, cause",
     [
-        (lambda c: _si(c)["dft"]["kinds"]["Si"].update(basis_set="SZV-MOLOPT-SR-GTX"),
-         "materials.a-Si.dft.kinds.Si.basis_set", "did you mean SZV-MOLOPT-SR-GTH"),
-        (lambda c: _si(c)["dft"]["kinds"]["Si"].update(potential="GTH-PBE-q5"),
-         "materials.a-Si.dft.kinds.Si.potential", "not found in"),
+        (
+            lambda c: _si(c)["dft"]["kinds"]["Si"].update(basis_set="SZV-MOLOPT-SR-GTX"),
+            "materials.a-Si.dft.kinds.Si.basis_set",
+            "did you mean SZV-MOLOPT-SR-GTH",
+        ),
+        (
+            lambda c: _si(c)["dft"]["kinds"]["Si"].update(potential="GTH-PBE-q5"),
+            "materials.a-Si.dft.kinds.Si.potential",
+            "not found in",
+        ),
         (lambda c: _si(c)["dft"].update(basis_file="BASIS_MOLOPTX"), "materials.a-Si.dft.basis_file", "not found"),
         (lambda c: _si(c).update(elements=["Xx"]), "materials.a-Si.elements[0]", "'Xx' is not a chemical element"),
         (lambda c: _si(c)["dft"]["kinds"]["Si"].update(element="Sx"), "materials.a-Si.dft.kinds.Si.element", "'Sx'"),
-        (lambda c: _si(c)["dft"].update(kinds={"Xx": {"basis_set": "SZV-MOLOPT-SR-GTH", "potential": "GTH-PBE-q4"}}),
-         "materials.a-Si.dft.kinds.Xx", "needs 'element'"),
+        (
+            lambda c: _si(c)["dft"].update(kinds={"Xx": {"basis_set": "SZV-MOLOPT-SR-GTH", "potential": "GTH-PBE-q4"}}),
+            "materials.a-Si.dft.kinds.Xx",
+            "needs 'element'",
+        ),
         (lambda c: _si(c)["md"]["potential"].update(file="Si.swx"), "materials.a-Si.md.potential.file", "not found"),
         (lambda c: _si(c)["md"]["initial"].update(crystal="diamant"), "materials.a-Si.md.initial.crystal", "diamant"),
         (lambda c: _si(c)["md"].update(initial={"file": "no/such.extxyz"}), "materials.a-Si.md.initial.file", "such"),
         (lambda c: c["resources"]["cp2k"].update(launcher="mpirun -np {ntasks}"), "resources.cp2k.launcher", "ntasks"),
-        (lambda c: c["resources"]["melt_quench"].update(launcher="srun -n {0}"), "resources.melt_quench.launcher", "{tasks}"),
+        (
+            lambda c: c["resources"]["melt_quench"].update(launcher="srun -n {0}"),
+            "resources.melt_quench.launcher",
+            "{tasks}",
+        ),
         (lambda c: _si(c)["md"].update(dump_every=10**6), "materials.a-Si.md.dump_every", "longer than the whole run"),
         (lambda c: _si(c)["md"].update(dump_every=2000), "materials.a-Si.decorrelate.centre_frames", "dump only 15"),
     ],

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg as sl
-
 from hamforge.cli import main as cli_main
 from hamforge.dft import DFTError, parse_cp2k_run, read_mo_eigenvalues, read_scf_summary
 from hamforge.io import MatrixFileError, read_matrix_file
@@ -95,7 +94,14 @@ def test_asymmetric_matrix_rejected(tmp_path):
 
 def test_wrong_basis_orbital_count_rejected(tmp_path):
     run = _copy(tmp_path)
-    inp = (run / "cp2k.inp").read_text().replace("BASIS_SET SZV-MOLOPT-SR-GTH\n         POTENTIAL GTH-PBE-q6", "BASIS_SET DZVP-MOLOPT-SR-GTH\n         POTENTIAL GTH-PBE-q6")
+    inp = (
+        (run / "cp2k.inp")
+        .read_text()
+        .replace(
+            "BASIS_SET SZV-MOLOPT-SR-GTH\n         POTENTIAL GTH-PBE-q6",
+            "BASIS_SET DZVP-MOLOPT-SR-GTH\n         POTENTIAL GTH-PBE-q6",
+        )
+    )
     assert "DZVP" in inp
     (run / "cp2k.inp").write_text(inp)
     with pytest.raises(DFTError, match="missing entries|exceeds|missing"):
@@ -148,7 +154,11 @@ def test_coordinates_from_named_xyz_file_and_ghost_kind(tmp_path):
     start, end = text.index("      &COORD"), text.index("&END COORD") + len("&END COORD")
     lines = [ln.strip() for ln in text[start:end].splitlines()[1:-1]]
     (run / "coords.xyz").write_text(f"{len(lines)}\nfrom the test\n" + "\n".join(lines) + "\n")
-    text = text[:start] + "      &TOPOLOGY\n         COORD_FILE_NAME coords.xyz\n         COORD_FILE_FORMAT XYZ\n      &END TOPOLOGY" + text[end:]
+    text = (
+        text[:start]
+        + "      &TOPOLOGY\n         COORD_FILE_NAME coords.xyz\n         COORD_FILE_FORMAT XYZ\n      &END TOPOLOGY"
+        + text[end:]
+    )
     text = text.replace("ELEMENT O\n", "ELEMENT O\n         GHOST T\n")
     (run / "cp2k.inp").write_text(text)
     ref = parse_cp2k_run(DATA / "hfo2_szv")

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from ase.build import bulk
-
 from hamforge.dft import (
     CP2KSettings,
     DFTError,
@@ -35,7 +34,15 @@ def test_input_validated_against_installed_schema():
     a = si2()
     tree = cp2k_input_tree(a.get_chemical_symbols(), a.positions, a.cell.array, SI)
     text = render_cp2k_input(tree, cp2k_input_schema())
-    for needle in ("&KS_CSR_WRITE", "FILENAME =KS.csr", "BINARY T", "&S_CSR_WRITE", "EIGENVALUES", "CUTOFF 200.0", "EPS_PPNL 1e-14"):
+    for needle in (
+        "&KS_CSR_WRITE",
+        "FILENAME =KS.csr",
+        "BINARY T",
+        "&S_CSR_WRITE",
+        "EIGENVALUES",
+        "CUTOFF 200.0",
+        "EPS_PPNL 1e-14",
+    ):
         assert needle in text
     # a keyword that cp2k-input-tools' bundled (2024.1) schema accepts but CP2K 2023.1 rejects
     tree["+force_eval"][0]["+dft"]["+scf"]["ignore_convergence_failure"] = True
@@ -67,7 +74,11 @@ def test_launcher_template():
 def _write_input(tmp_path, settings, atoms=None):
     a = si2() if atoms is None else atoms
     inp = tmp_path / "cp2k.inp"
-    inp.write_text(render_cp2k_input(cp2k_input_tree(a.get_chemical_symbols(), a.positions, a.cell.array, settings), cp2k_input_schema()))
+    inp.write_text(
+        render_cp2k_input(
+            cp2k_input_tree(a.get_chemical_symbols(), a.positions, a.cell.array, settings), cp2k_input_schema()
+        )
+    )
     return inp
 
 

@@ -7,7 +7,6 @@ import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from hamforge.basis import ElementBasis, orbital_table
 from hamforge.geometry import lattice, minimum_image
 from hamforge.graph import build_targets, coverage_report, load_structure_graph
@@ -44,8 +43,16 @@ def _matrix_data(n=10, cell=SKEWED, seed=0, pbc=(True, True, True)) -> MatrixDat
     norb = orbital_table(kinds, BASIS).n_orbitals
     h = rng.normal(size=(norb, norb))
     s = rng.normal(size=(norb, norb)) * 0.01
-    return MatrixData(numbers=np.full(n, 14), positions=x, cell=cell, pbc=np.array(pbc), kinds=kinds, basis=BASIS,
-                      H=sp.csr_matrix(h + h.T), S=sp.csr_matrix(s + s.T + np.eye(norb) * norb * 0.05))
+    return MatrixData(
+        numbers=np.full(n, 14),
+        positions=x,
+        cell=cell,
+        pbc=np.array(pbc),
+        kinds=kinds,
+        basis=BASIS,
+        H=sp.csr_matrix(h + h.T),
+        S=sp.csr_matrix(s + s.T + np.eye(norb) * norb * 0.05),
+    )
 
 
 @pytest.fixture
@@ -57,9 +64,11 @@ def files(tmp_path):
     sg = read_targets_file(tmp_path / "t.h5", graph_only=True)
     res = run_partition(sg.nl, sg.positions, "lownn", 2, 1)
     write_partition_outputs(res, sg.nl, sg.positions, tmp_path / "p.h5")
-    return {"matrix": (tmp_path / "m.h5", read_matrix_file, MatrixFileError),
-            "targets": (tmp_path / "t.h5", read_targets_file, TargetsFileError),
-            "partition": (tmp_path / "p.h5", read_partitions, PartitionFileError)}
+    return {
+        "matrix": (tmp_path / "m.h5", read_matrix_file, MatrixFileError),
+        "targets": (tmp_path / "t.h5", read_targets_file, TargetsFileError),
+        "partition": (tmp_path / "p.h5", read_partitions, PartitionFileError),
+    }
 
 
 @pytest.mark.parametrize("kind", ["matrix", "targets", "partition"])
@@ -155,8 +164,9 @@ def _brute_force_min_image(d, cell):
     for k, (v, g) in enumerate(zip(d, guess)):
         # |v + R@cell| <= g requires |(v @ inv + R)_a| <= g / h_a, so R_a lies in a bounded integer range.
         fv = v @ lat.inverse
-        ranges = [np.arange(np.floor(-fv[a] - g / lat.heights[a]), np.ceil(-fv[a] + g / lat.heights[a]) + 1)
-                  for a in range(3)]
+        ranges = [
+            np.arange(np.floor(-fv[a] - g / lat.heights[a]), np.ceil(-fv[a] + g / lat.heights[a]) + 1) for a in range(3)
+        ]
         grid = np.stack(np.meshgrid(*ranges, indexing="ij"), -1).reshape(-1, 3)
         out[k] = np.linalg.norm(v + grid @ cell, axis=1).min()
     return out
@@ -182,7 +192,8 @@ def test_coverage_report_on_skewed_cell_equals_brute_force():
     _, blocks = coverage_report(data, t)
     assert len(blocks) == 12 * 11  # every off-site block of the dense H
     d = data.positions[blocks["atom_j"].to_numpy()] - data.positions[blocks["atom_i"].to_numpy()]
-    np.testing.assert_allclose(blocks["min_image_distance"].to_numpy(), _brute_force_min_image(d, SKEWED),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        blocks["min_image_distance"].to_numpy(), _brute_force_min_image(d, SKEWED), rtol=0, atol=1e-12
+    )
     # covered <=> the pair has an edge <=> its minimum-image distance is within r_cut
     np.testing.assert_array_equal(blocks["covered"].to_numpy(), blocks["min_image_distance"].to_numpy() <= 4.0)

@@ -4,7 +4,6 @@ import ase.build
 import ase.io
 import numpy as np
 import pytest
-
 from hamforge.structures import MDError, MeltQuenchSettings, Stage, quench_seed, read_thermo_log, run_melt_quench
 
 
@@ -89,9 +88,16 @@ def test_bad_settings_are_clear_errors(tmp_path):
         run_melt_quench(settings(potential_file="Nope.sw"), tmp_path, tmp_path / "t.extxyz", tmp_path / "c.csv")
     # LAMMPS' own complaint is passed on with the failing input line
     with pytest.raises(MDError, match="(?s)LAMMPS failed.*missing an entry for: Ge Ge Ge"):
-        run_melt_quench(settings(elements=("Ge",), potential_file="Si.sw"), tmp_path, tmp_path / "t.extxyz", tmp_path / "c.csv")
+        run_melt_quench(
+            settings(elements=("Ge",), potential_file="Si.sw"), tmp_path, tmp_path / "t.extxyz", tmp_path / "c.csv"
+        )
     si_file = tmp_path / "si.xyz"
     ase.io.write(si_file, ase.build.bulk("Si", "diamond", a=5.431, cubic=True))
     with pytest.raises(MDError, match=r"element\(s\) \['Si'\] not in the material's elements \['Ge'\]"):
-        run_melt_quench(settings(elements=("Ge",), initial={"file": str(si_file)}), tmp_path, tmp_path / "t.extxyz", tmp_path / "c.csv")
+        run_melt_quench(
+            settings(elements=("Ge",), initial={"file": str(si_file)}),
+            tmp_path,
+            tmp_path / "t.extxyz",
+            tmp_path / "c.csv",
+        )
     assert not (tmp_path / "t.extxyz").exists()

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from hamforge import so3
 from hamforge.graph import neighbor_list
 from hamforge.model import (
@@ -35,8 +34,14 @@ R_CUT = 4.0
 
 
 def _config(**kw) -> ModelConfig:
-    base = dict(species=(0, 8, 72), node_irreps=NODE_IRREPS, edge_irreps=EDGE_IRREPS, r_cut=R_CUT,
-                n_layers=2, predict_overlap=True)
+    base = dict(
+        species=(0, 8, 72),
+        node_irreps=NODE_IRREPS,
+        edge_irreps=EDGE_IRREPS,
+        r_cut=R_CUT,
+        n_layers=2,
+        predict_overlap=True,
+    )
     base.update(kw)
     return ModelConfig(**base)
 
@@ -51,9 +56,11 @@ def _structure(seed: int = 0, n: int = 6, length: float = 5.0):
 
 
 def _graph(numbers, nl) -> dict:
-    return {NUMBERS: torch.as_tensor(np.array(numbers), dtype=torch.int64),
-            EDGE_INDEX: torch.as_tensor(np.array(nl.edge_index)),
-            EDGE_VEC: torch.as_tensor(np.array(nl.vec))}
+    return {
+        NUMBERS: torch.as_tensor(np.array(numbers), dtype=torch.int64),
+        EDGE_INDEX: torch.as_tensor(np.array(nl.edge_index)),
+        EDGE_VEC: torch.as_tensor(np.array(nl.vec)),
+    }
 
 
 def _rotation(seed: int) -> np.ndarray:
@@ -68,24 +75,27 @@ def _slot_wigner(terms, rot: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------- config
-@pytest.mark.parametrize("field, value, match", [
-    ("species", (), "species"),
-    ("species", (8, 8), "species"),
-    ("species", (-1,), "species"),
-    ("node_irreps", "bogus", "node_irreps"),
-    ("edge_irreps", "1x5e", "edge_irreps"),  # l = 5 > l_max = 4
-    ("r_cut", 0.0, "r_cut"),
-    ("r_cut", float("nan"), "r_cut"),
-    ("l_max", -1, "l_max"),
-    ("m_max", 5, "m_max"),
-    ("embed_dim", 15, "embed_dim"),  # not divisible by n_heads = 2
-    ("n_layers", 0, "n_layers"),
-    ("n_radial", 1, "n_radial"),
-    ("envelope", "gauss", "envelope"),
-    ("strictly_local", 1, "strictly_local"),
-    ("ffn_dim", 2.5, "ffn_dim"),
-    ("layer_norm", "batch", "layer_norm"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("species", (), "species"),
+        ("species", (8, 8), "species"),
+        ("species", (-1,), "species"),
+        ("node_irreps", "bogus", "node_irreps"),
+        ("edge_irreps", "1x5e", "edge_irreps"),  # l = 5 > l_max = 4
+        ("r_cut", 0.0, "r_cut"),
+        ("r_cut", float("nan"), "r_cut"),
+        ("l_max", -1, "l_max"),
+        ("m_max", 5, "m_max"),
+        ("embed_dim", 15, "embed_dim"),  # not divisible by n_heads = 2
+        ("n_layers", 0, "n_layers"),
+        ("n_radial", 1, "n_radial"),
+        ("envelope", "gauss", "envelope"),
+        ("strictly_local", 1, "strictly_local"),
+        ("ffn_dim", 2.5, "ffn_dim"),
+        ("layer_norm", "batch", "layer_norm"),
+    ],
+)
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         _config(**{field: value})
@@ -120,8 +130,10 @@ def _conv_inputs(l_max, m_max, c_in=5, c_out=3, e=13, seed=0, scalar_input=False
     return conv, vec, x, radial
 
 
-@pytest.mark.parametrize("l_max, m_max, scalar_input", [
-    (4, 4, False), (4, 2, False), (6, 6, False), (3, 0, False), (0, 0, False), (4, 4, True), (2, 1, True)])
+@pytest.mark.parametrize(
+    "l_max, m_max, scalar_input",
+    [(4, 4, False), (4, 2, False), (6, 6, False), (3, 0, False), (0, 0, False), (4, 4, True), (2, 1, True)],
+)
 def test_so2_fast_equals_reference(l_max, m_max, scalar_input):
     conv, vec, x, radial = _conv_inputs(l_max, m_max, scalar_input=scalar_input)
     wigner = EdgeWigner.from_vectors(vec, l_max, m_max)
@@ -159,7 +171,7 @@ def test_so2_creates_higher_l_from_scalars_and_drops_high_m():
     wigner = EdgeWigner.from_vectors(vec, l_max, m_max)
     y, _ = conv(x, wigner, radial)
     for l in range(1, l_max + 1):
-        assert y[:, l * l:(l + 1) ** 2].abs().max() > 1e-2, f"no l={l} output from l=0 input"
+        assert y[:, l * l : (l + 1) ** 2].abs().max() > 1e-2, f"no l={l} output from l=0 input"
     # in the edge frame orders |m| > m_max are exactly zero
     x = torch.randn_like(x)
     y, _ = conv(x, wigner, radial)
@@ -182,8 +194,9 @@ def test_weighted_scatter_softmax():
 
 
 # -------------------------------------------------------------------------------------- whole model
-@pytest.mark.parametrize("strict, layer_norm, edge_ffn", [
-    (False, "joint", True), (True, "joint", False), (False, "per_l", True)])
+@pytest.mark.parametrize(
+    "strict, layer_norm, edge_ffn", [(False, "joint", True), (True, "joint", False), (False, "per_l", True)]
+)
 def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
     dtype, tol = dtype_tol
     cfg = _config(strictly_local=strict, layer_norm=layer_norm, edge_ffn=edge_ffn)
@@ -196,8 +209,12 @@ def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
         assert np.array_equal(nl_rot.edge_index, nl.edge_index) and np.array_equal(nl_rot.shift, nl.shift)
         out, out_rot = model(_graph(numbers, nl)), model(_graph(numbers, nl_rot))
         rot = torch.as_tensor(q, dtype=dtype)
-        for key, terms in [(NODE_OUT, cfg.node_terms), (EDGE_OUT, cfg.edge_terms),
-                           (NODE_OVERLAP, cfg.node_terms), (EDGE_OVERLAP, cfg.edge_terms)]:
+        for key, terms in [
+            (NODE_OUT, cfg.node_terms),
+            (EDGE_OUT, cfg.edge_terms),
+            (NODE_OVERLAP, cfg.node_terms),
+            (EDGE_OVERLAP, cfg.edge_terms),
+        ]:
             d = _slot_wigner(terms, rot)
             scale = max(1.0, float(out[key].detach().abs().max()))
             # float32: Wigner-D of l = 4 is ~1e-6 accurate, two layers + layer norms amplify it; measured
@@ -207,7 +224,7 @@ def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
         # outputs of every L are non-trivial (the first SO(2) conv builds l > 0 from scalars)
         col = 0
         for mul, l in cfg.edge_terms:
-            block = out[EDGE_OUT][:, col:col + mul * (2 * l + 1)]
+            block = out[EDGE_OUT][:, col : col + mul * (2 * l + 1)]
             assert block.abs().max() > 1e-2, f"edge output L={l} is zero"
             col += mul * (2 * l + 1)
 
@@ -251,10 +268,14 @@ def test_atom_permutation_equivariance():
     perm = np.random.default_rng(0).permutation(len(numbers))  # new atom a = old atom perm[a]
     nl_p = neighbor_list(pos[perm], cell, True, R_CUT)
     out, out_p = model(_graph(numbers, nl)), model(_graph(numbers[perm], nl_p))
-    key_of = {(int(i), int(j), *map(int, s)): e for e, (i, j, s) in
-              enumerate(zip(nl.edge_index[0], nl.edge_index[1], nl.shift))}
-    match = [key_of[(int(perm[a]), int(perm[b]), *map(int, s))]
-             for a, b, s in zip(nl_p.edge_index[0], nl_p.edge_index[1], nl_p.shift)]
+    key_of = {
+        (int(i), int(j), *map(int, s)): e
+        for e, (i, j, s) in enumerate(zip(nl.edge_index[0], nl.edge_index[1], nl.shift))
+    }
+    match = [
+        key_of[(int(perm[a]), int(perm[b]), *map(int, s))]
+        for a, b, s in zip(nl_p.edge_index[0], nl_p.edge_index[1], nl_p.shift)
+    ]
     assert len(match) == nl.n_edges and sorted(match) == list(range(nl.n_edges))
     # same sums in another order: float64 rounding only
     for key in (NODE_OUT, NODE_OVERLAP):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from hamforge.graph import neighbor_list
 from hamforge.model import EDGE_INDEX, EDGE_OUT, EDGE_VEC, NODE_OUT, NUMBERS, HamiltonianModel, ModelConfig
 from hamforge.partition import augment, partition_atoms
@@ -18,8 +17,17 @@ EXACT = 1e-10
 
 
 def _config(**kw) -> ModelConfig:
-    base = dict(species=(0, 8, 72), node_irreps="2x0e+1x1o+1x2e", edge_irreps="2x0e+1x1o+1x2e+1x3o",
-                r_cut=R_CUT, l_max=3, embed_dim=8, ffn_dim=16, radial_hidden=16, n_radial=12)
+    base = dict(
+        species=(0, 8, 72),
+        node_irreps="2x0e+1x1o+1x2e",
+        edge_irreps="2x0e+1x1o+1x2e+1x3o",
+        r_cut=R_CUT,
+        l_max=3,
+        embed_dim=8,
+        ffn_dim=16,
+        radial_hidden=16,
+        n_radial=12,
+    )
     base.update(kw)
     return ModelConfig(**base)
 
@@ -36,9 +44,11 @@ def structure():
 
 
 def _graph(numbers, edge_index, vec) -> dict:
-    return {NUMBERS: torch.as_tensor(np.array(numbers), dtype=torch.int64),
-            EDGE_INDEX: torch.as_tensor(np.array(edge_index), dtype=torch.int64),
-            EDGE_VEC: torch.as_tensor(np.array(vec))}
+    return {
+        NUMBERS: torch.as_tensor(np.array(numbers), dtype=torch.int64),
+        EDGE_INDEX: torch.as_tensor(np.array(edge_index), dtype=torch.int64),
+        EDGE_VEC: torch.as_tensor(np.array(vec)),
+    }
 
 
 def _k_hop(edge_index: np.ndarray, n_atoms: int, labelled: np.ndarray, k: int):
@@ -69,12 +79,15 @@ def _compare(model, numbers, nl, full, nodes, n_labelled, edges, edge_index_loca
     return d_node, d_edge
 
 
-@pytest.mark.parametrize("n_layers, strict, halo, exact", [
-    (2, False, 2, True),  # halo = n_layers: exact
-    (2, False, 1, False),  # one hop short: must differ (the test can fail)
-    (3, True, 1, True),  # strictly local: one hop is exact at any depth
-    (3, False, 3, True),
-])
+@pytest.mark.parametrize(
+    "n_layers, strict, halo, exact",
+    [
+        (2, False, 2, True),  # halo = n_layers: exact
+        (2, False, 1, False),  # one hop short: must differ (the test can fail)
+        (3, True, 1, True),  # strictly local: one hop is exact at any depth
+        (3, False, 3, True),
+    ],
+)
 def test_own_k_hop_extraction(structure, n_layers, strict, halo, exact):
     pos, numbers, nl = structure
     cfg = _config(n_layers=n_layers, strictly_local=strict)
@@ -110,8 +123,17 @@ def test_partition_module_halo_is_exact(structure, method, n_layers, strict):
         n_lab_edges = 0
         for p in range(4):
             part = augment(nl, assignment, p, cfg.halo)
-            d_node, d_edge = _compare(model, numbers, nl, full, part.nodes, part.n_labelled, part.edges,
-                                      part.edge_index_local, part.edge_is_labelled)
+            d_node, d_edge = _compare(
+                model,
+                numbers,
+                nl,
+                full,
+                part.nodes,
+                part.n_labelled,
+                part.edges,
+                part.edge_index_local,
+                part.edge_is_labelled,
+            )
             assert d_node < EXACT and d_edge < EXACT, (p, d_node, d_edge)
             n_lab_edges += part.n_labelled_edges
     assert n_lab_edges == nl.n_edges

@@ -6,9 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-
-from hamforge.graph import NeighborList, neighbor_list, reverse_edge_index
-from hamforge.graph import _neighbors
+from hamforge.graph import NeighborList, _neighbors, neighbor_list, reverse_edge_index
 
 # Distances and vectors are O(10 Angstrom) sums of a few float64 terms: 1e-12 is ~100 ulps.
 TOL = 1e-12
@@ -39,7 +37,7 @@ def brute_force(x, cell, pbc, r_cut):
     for R in itertools.product(*[range(-m, m + 1) for m in nmax]):
         R = np.array(R)
         vec = x[None, :, :] + R @ cell - x[:, None, :]  # (i, j, 3)
-        d = np.sqrt((vec ** 2).sum(-1))
+        d = np.sqrt((vec**2).sum(-1))
         ii, jj = np.nonzero((d > 0) & (d <= r_cut))
         for i, j in zip(ii, jj):
             rows.append((i, j, *R, *vec[i, j], d[i, j]))
@@ -48,8 +46,7 @@ def brute_force(x, cell, pbc, r_cut):
     a = np.array(rows, dtype=object)
     order = np.lexsort([a[:, k].astype(int) for k in (4, 3, 2, 1, 0)])
     a = a[order]
-    return (a[:, :2].astype(np.int64), a[:, 2:5].astype(np.int64), a[:, 5:8].astype(float),
-            a[:, 8].astype(float))
+    return (a[:, :2].astype(np.int64), a[:, 2:5].astype(np.int64), a[:, 5:8].astype(float), a[:, 8].astype(float))
 
 
 def _random_system(seed, n, cell, pbc, outside=True):
@@ -198,8 +195,8 @@ def test_many_chunks_give_the_same_result(monkeypatch):
 
 
 def test_agrees_with_ase():
-    from ase.neighborlist import neighbor_list as ase_neighbor_list
     from ase import Atoms
+    from ase.neighborlist import neighbor_list as ase_neighbor_list
 
     x, cell, pbc = _random_system(11, 150, [[9.0, 0.0, 0.0], [3.0, 8.0, 0.0], [1.0, -2.0, 7.5]], (1, 1, 1))
     atoms = Atoms("Si150", positions=x, cell=cell, pbc=True)
@@ -232,8 +229,7 @@ BAD = [
 
 @pytest.mark.parametrize("override, match", BAD)
 def test_errors(override, match):
-    args = dict(positions=np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), cell=np.eye(3) * 3.0, pbc=True,
-                r_cut=2.0)
+    args = dict(positions=np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), cell=np.eye(3) * 3.0, pbc=True, r_cut=2.0)
     args.update(override)
     with pytest.raises(ValueError, match=match):
         neighbor_list(**args)

@@ -155,7 +155,10 @@ def _tiled_small_cell_case(r_cut, n):
     nl_b = neighbor_list(big.positions, big.cell.array, big.pbc, r_cut)
     I, J = nl_b.edge_index
     r_small = tiles[J // n0] - tiles[I // n0] + n * nl_b.shift
-    key = lambda i, j, r: ((i * n0 + j) * 4096 + (r[:, 0] + 2048)) * 4096**2 + (r[:, 1] + 2048) * 4096 + r[:, 2] + 2048
+
+    def key(i, j, r):
+        return ((i * n0 + j) * 4096 + (r[:, 0] + 2048)) * 4096**2 + (r[:, 1] + 2048) * 4096 + r[:, 2] + 2048
+
     ks = key(nl_s.edge_index[0], nl_s.edge_index[1], nl_s.shift)
     kb = key(I % n0, J % n0, r_small)
     to_small = np.searchsorted(ks, kb, sorter=np.argsort(ks))

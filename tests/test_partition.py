@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-
 from hamforge.cli import add_partition_parser
 from hamforge.graph import load_structure_graph, neighbor_list
 from hamforge.io import TargetsFileError, read_targets_file
@@ -86,7 +85,7 @@ def check_partition_invariants(nl, assignment, parts, halo):
         # Local numbering reproduces the global edges.
         np.testing.assert_array_equal(p.nodes[p.edge_index_local], nl.edge_index[:, p.edges])
         # Virtual nodes ordered by (hop, id).
-        v, vh = p.virtual_nodes, p.node_hop[p.n_labelled:]
+        v, vh = p.virtual_nodes, p.node_hop[p.n_labelled :]
         assert np.all((np.diff(vh) > 0) | ((np.diff(vh) == 0) & (np.diff(v) > 0)))
         assert np.all(p.node_hop[: p.n_labelled] == 0)
         np.testing.assert_array_equal(p.edge_is_labelled, p.node_hop[p.edge_index_local[0]] == 0)
@@ -158,8 +157,15 @@ def test_halo_of_an_edge_with_image_shift_between_labelled_atoms():
 def _mp_model(n_layers, seed=3, width=4):
     """A small attention-style message-passing network (numpy), deterministic for a seed."""
     rng = np.random.default_rng(seed)
-    w = [dict(self=rng.normal(size=(width, width)), src=rng.normal(size=(width, width)),
-              geo=rng.normal(size=(4, width)), att=rng.normal(size=(width,))) for _ in range(n_layers)]
+    w = [
+        dict(
+            self=rng.normal(size=(width, width)),
+            src=rng.normal(size=(width, width)),
+            geo=rng.normal(size=(4, width)),
+            att=rng.normal(size=(width,)),
+        )
+        for _ in range(n_layers)
+    ]
     edge_w = rng.normal(size=(width, width))
 
     def run(h, centre, source, vec, dist, n_nodes):
@@ -441,8 +447,9 @@ def test_partition_file_round_trip(cubic, tmp_path):
     x, nl = cubic
     res = run_partition(nl, x, "metis", 3, 2, seed=0)
     out = tmp_path / "p.h5"
-    write_partition_outputs(res, nl, x, out, plot=tmp_path / "p.png", metrics_csv=tmp_path / "p.csv",
-                            provenance={"structure": "cubic"})
+    write_partition_outputs(
+        res, nl, x, out, plot=tmp_path / "p.png", metrics_csv=tmp_path / "p.csv", provenance={"structure": "cubic"}
+    )
     pf = read_partitions(out, nl)
     assert (pf.method, pf.n_parts, pf.halo, pf.r_cut, pf.n_edges) == ("metis", 3, 2, nl.r_cut, nl.n_edges)
     np.testing.assert_array_equal(pf.assignment, res.assignment)
@@ -537,13 +544,30 @@ def test_cli_on_extxyz(tmp_path):
         return args.func(args)
 
     out = tmp_path / "out.h5"
-    assert run(tmp_path / "s.extxyz", "--rcut", 4.0, "--method", "lownn", "--parts", 4, "--halo", 2,
-               "-o", out, "--plot", tmp_path / "out.png") == 0
+    assert (
+        run(
+            tmp_path / "s.extxyz",
+            "--rcut",
+            4.0,
+            "--method",
+            "lownn",
+            "--parts",
+            4,
+            "--halo",
+            2,
+            "-o",
+            out,
+            "--plot",
+            tmp_path / "out.png",
+        )
+        == 0
+    )
     pf = read_partitions(out, nl)
     assert pf.n_parts == 4 and pf.halo == 2 and json.loads(json.dumps(pf.summary))["n_atoms"] == 150
     assert (tmp_path / "out.png").stat().st_size > 1000
-    assert run(tmp_path / "s.extxyz", "--rcut", 4.0, "--method", "slices", "--axis", 1, "--thickness", 3.0,
-               "-o", out) == 0
+    assert (
+        run(tmp_path / "s.extxyz", "--rcut", 4.0, "--method", "slices", "--axis", 1, "--thickness", 3.0, "-o", out) == 0
+    )
     assert read_partitions(out).n_parts == 4
     with pytest.raises(ValueError, match="r_cut"):
         run(tmp_path / "s.extxyz", "--method", "lownn", "--parts", 2, "-o", out)

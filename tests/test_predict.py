@@ -29,22 +29,32 @@ R_CUT = 3.6
 def unit_cell(seed=0):
     """8-atom diamond-like Si6C2 cell (5.43 Angstrom, < 2 r_cut: multiply connected pairs, no self-images at 3.6)."""
     rng = np.random.default_rng(seed)
-    base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    base = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     cell = np.diag([5.43, 5.43 * 1.02, 5.43 * 0.99])
     x = np.concatenate([base, base + 0.25]) @ cell + rng.normal(0, 0.08, (8, 3))
     kinds = np.array(["Si"] * 6 + ["C"] * 2, dtype=object)
-    return Structure(numbers=np.where(kinds == "Si", 14, 6), positions=x, cell=cell, pbc=np.ones(3, bool),
-                     kinds=kinds, source="unit")
+    return Structure(
+        numbers=np.where(kinds == "Si", 14, 6), positions=x, cell=cell, pbc=np.ones(3, bool), kinds=kinds, source="unit"
+    )
 
 
 def model_for(structure, n_layers=2, seed=1):
     n = orbital_table(structure.kinds, SIC).n_orbitals
     eye = sp.identity(n, format="csr")
-    d = MatrixData(numbers=structure.numbers, positions=structure.positions, cell=structure.cell, pbc=structure.pbc,
-                   kinds=structure.kinds, basis=SIC, H=eye, S=eye)
+    d = MatrixData(
+        numbers=structure.numbers,
+        positions=structure.positions,
+        cell=structure.cell,
+        pbc=structure.pbc,
+        kinds=structure.kinds,
+        basis=SIC,
+        H=eye,
+        S=eye,
+    )
     t = build_targets(d, R_CUT)
-    cfg = ModelConfig.from_targets(t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6,
-                                   radial_hidden=8)
+    cfg = ModelConfig.from_targets(
+        t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6, radial_hidden=8
+    )
     return HamiltonianModel(cfg, seed=seed).to(torch.float64)
 
 
@@ -57,7 +67,7 @@ def unit_and_model():
 def _edge_key(nl, n_atoms):
     i, j = nl.edge_index
     r = nl.shift + 50
-    return ((i * n_atoms + j) * 101 + r[:, 0]) * 101 ** 2 + r[:, 1] * 101 + r[:, 2]
+    return ((i * n_atoms + j) * 101 + r[:, 0]) * 101**2 + r[:, 1] * 101 + r[:, 2]
 
 
 def test_tiled_prediction_equals_unit_cell_blocks_mapped(unit_and_model):
@@ -72,7 +82,7 @@ def test_tiled_prediction_equals_unit_cell_blocks_mapped(unit_and_model):
     copies = np.indices(reps).reshape(3, -1).T
     # supercell edge (a', b', R') = unit edge (a, b, c_b - c_a + reps R') (geometry/_tile.py)
     r_unit = copies[cb] - copies[ca] + reps * pb.nl.shift
-    key = ((i % n * n + j % n) * 101 + r_unit[:, 0] + 50) * 101 ** 2 + (r_unit[:, 1] + 50) * 101 + r_unit[:, 2] + 50
+    key = ((i % n * n + j % n) * 101 + r_unit[:, 0] + 50) * 101**2 + (r_unit[:, 1] + 50) * 101 + r_unit[:, 2] + 50
     ukey = _edge_key(pu.nl, n)
     order = np.argsort(ukey)
     pos = order[np.searchsorted(ukey[order], key)]
@@ -170,11 +180,11 @@ def test_per_image_blocks_fold_to_gamma_and_S_is_the_basis_overlap(unit_and_mode
     tab = orbital_table(big.kinds, SIC)
     for e in range(0, nl.n_edges, 5):
         a, b = nl.edge_index[:, e]
-        blk = r.images.image("S", nl.shift[e])[tab.offset[a]:tab.offset[a + 1], tab.offset[b]:tab.offset[b + 1]]
+        blk = r.images.image("S", nl.shift[e])[tab.offset[a] : tab.offset[a + 1], tab.offset[b] : tab.offset[b + 1]]
         np.testing.assert_allclose(blk.toarray(), edges.block(e), rtol=0, atol=1e-15)
     s0 = r.images.image("S", (0, 0, 0))
     for a in range(big.n_atoms):
-        blk = s0[tab.offset[a]:tab.offset[a + 1], tab.offset[a]:tab.offset[a + 1]].toarray()
+        blk = s0[tab.offset[a] : tab.offset[a + 1], tab.offset[a] : tab.offset[a + 1]].toarray()
         np.testing.assert_allclose(blk, nodes.block(a), rtol=0, atol=1e-15)
     # a k-point: H(k) is Hermitian
     hk = r.images.at_k("H", (0.25, 0.1, 0.0))
@@ -231,8 +241,9 @@ def test_predict_file_bad_input(unit_and_model, tmp_path):
     dz = {**SIC, "Si": ElementBasis("Si", "DZVP-MOLOPT-SR-GTH", (0, 0, 1, 1, 2))}
     n = orbital_table(other.kinds, dz).n_orbitals
     eye = sp.identity(n, format="csr")
-    write_matrix_file(tmp_path / "dz.h5", MatrixData(**{**other.__dict__, "basis": dz, "H": eye, "S": eye,
-                                                        "images": None}))
+    write_matrix_file(
+        tmp_path / "dz.h5", MatrixData(**{**other.__dict__, "basis": dz, "H": eye, "S": eye, "images": None})
+    )
     with pytest.raises(PredictError, match=r"dz\.h5: /basis/Si: Si:DZVP-MOLOPT-SR-GTH:0,0,1,1,2 differs"):
         predict_file(tmp_path / "m.pt", tmp_path / "dz.h5", tmp_path / "bad.h5")
     assert not (tmp_path / "bad.h5").exists()

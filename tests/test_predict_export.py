@@ -33,13 +33,12 @@ def test_tshs_round_trip_through_sisl(predicted):
     n = r.H.shape[0]
     for shift in r.images.shifts:  # every image lands in sisl's supercell block of that R (no wrap-around)
         isc = int(h.geometry.lattice.sc_index(shift))
-        hs = h.tocsr(0)[:, isc * n:(isc + 1) * n].toarray() / HARTREE_TO_EV
+        hs = h.tocsr(0)[:, isc * n : (isc + 1) * n].toarray() / HARTREE_TO_EV
         np.testing.assert_allclose(hs, r.images.image("H", shift).toarray(), rtol=0, atol=1e-12)
-        ss = h.tocsr(h.S_idx)[:, isc * n:(isc + 1) * n].toarray()
+        ss = h.tocsr(h.S_idx)[:, isc * n : (isc + 1) * n].toarray()
         np.testing.assert_allclose(ss, r.images.image("S", shift).toarray(), rtol=0, atol=1e-12)
     k = (0.3, 0.0, 0.0)
-    np.testing.assert_allclose(h.Hk(k).toarray() / HARTREE_TO_EV, r.images.at_k("H", k).toarray(), rtol=0,
-                               atol=1e-12)
+    np.testing.assert_allclose(h.Hk(k).toarray() / HARTREE_TO_EV, r.images.at_k("H", k).toarray(), rtol=0, atol=1e-12)
     assert np.allclose(h.geometry.xyz, r.positions) and np.allclose(h.geometry.cell, r.cell)
 
 
@@ -76,12 +75,26 @@ def test_cli_predict_and_export(tmp_path):
 
     unit = unit_cell(seed=3)
     save_checkpoint(tmp_path / "m.pt", model_for(unit))
-    ase.io.write(tmp_path / "s.cif", ase.Atoms(numbers=unit.numbers, positions=unit.positions, cell=unit.cell,
-                                               pbc=True))
+    ase.io.write(
+        tmp_path / "s.cif", ase.Atoms(numbers=unit.numbers, positions=unit.positions, cell=unit.cell, pbc=True)
+    )
     parser = argparse.ArgumentParser()
     add_predict_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["predict", str(tmp_path / "m.pt"), str(tmp_path / "s.cif"), "--tile", "1", "2", "1",
-                              "-o", str(tmp_path / "o.h5"), "--parts", "2"])
+    args = parser.parse_args(
+        [
+            "predict",
+            str(tmp_path / "m.pt"),
+            str(tmp_path / "s.cif"),
+            "--tile",
+            "1",
+            "2",
+            "1",
+            "-o",
+            str(tmp_path / "o.h5"),
+            "--parts",
+            "2",
+        ]
+    )
     assert args.func(args) == 0
     r = read_matrix_file(tmp_path / "o.h5")
     assert r.n_atoms == 16 and r.provenance["tiling"] == [1, 2, 1] and r.provenance["n_parts"] == 2

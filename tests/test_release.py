@@ -12,10 +12,9 @@ from pathlib import Path
 import ase
 import ase.io
 import pytest
+from hamforge._cli_release import add_release_parsers
 from hamforge.config import config_hash, load_config
 from hamforge.dft import parse_cp2k_run
-from hamforge._cli_release import add_release_parsers
-from hamforge.stages import make_targets_file
 from hamforge.io import (
     ReleaseError,
     file_sha256,
@@ -24,6 +23,7 @@ from hamforge.io import (
     verify_release,
     write_matrix_file,
 )
+from hamforge.stages import make_targets_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "cp2k" / "hfo2_dzvp_rot0"

@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
 from hamforge import so3
 
 L_TEST = range(7)  # the project needs l <= 6 (features l_max 4-6, orbitals up to f)
@@ -164,7 +163,11 @@ def test_cp2k_table_matches_live_cp2k(tmp_path):
     assert exe is not None, "cp2k not on PATH (run bash install.sh)"
     (tmp_path / "sh.inp").write_text(_CP2K_INPUT)
     proc = subprocess.run(
-        [exe, "-i", "sh.inp", "-o", "sh.out"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [exe, "-i", "sh.inp", "-o", "sh.out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -316,7 +319,9 @@ def test_wigner_D_gradient_exact_at_gimbal_lock():
 
     def skew(w):
         z = torch.zeros_like(w[0])
-        return torch.stack([torch.stack([z, -w[2], w[1]]), torch.stack([w[2], z, -w[0]]), torch.stack([-w[1], w[0], z])])
+        return torch.stack(
+            [torch.stack([z, -w[2], w[1]]), torch.stack([w[2], z, -w[0]]), torch.stack([-w[1], w[0], z])]
+        )
 
     weights = torch.randn(13, 13, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     for r0 in _rand_rot(2, seed=8):  # 2 random + identity, beta = pi, beta = 0, branch boundary, Rx(90)
@@ -378,7 +383,9 @@ def test_edge_rotation_gradient_finite_and_zero_vector_rejected():
     assert torch.isfinite(v.grad).all()
     # smooth (gradcheck: default tolerances vs central differences, float64) at +z, near -z, generic
     for p in ([0.0, 0.0, 2.0], [1e-3, -2e-3, -1.0], [0.3, -0.4, 0.1], [0.5, 0.2, -0.6]):
-        assert torch.autograd.gradcheck(so3.edge_rotation, (torch.tensor([p], dtype=torch.float64, requires_grad=True),))
+        assert torch.autograd.gradcheck(
+            so3.edge_rotation, (torch.tensor([p], dtype=torch.float64, requires_grad=True),)
+        )
     with pytest.raises(ValueError, match="zero-length"):
         so3.edge_rotation(torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="vectors"):
@@ -402,7 +409,9 @@ def test_z_rotation_acts_on_m_pairs(dtype_tol):
     tables = so3.m_index_tables(l_max)
     n = (l_max + 1) ** 2
     # the tables cover every component exactly once; p_z (position 2 of l = 1) is m = 0
-    allidx = np.concatenate([tables.plus[0]] + [np.concatenate([p, q]) for p, q in zip(tables.plus[1:], tables.minus[1:])])
+    allidx = np.concatenate(
+        [tables.plus[0]] + [np.concatenate([p, q]) for p, q in zip(tables.plus[1:], tables.minus[1:])]
+    )
     np.testing.assert_array_equal(np.sort(allidx), np.arange(n))
     assert 2 in tables.plus[0] and list(tables.l[0]) == list(range(l_max + 1))
     np.testing.assert_array_equal(tables.plus[1], [3, 7, 13, 21, 31, 43])

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from hamforge.basis import ElementBasis, build_layout
 from hamforge.cli import main as cli_main
 from hamforge.dft import parse_cp2k_run
@@ -103,14 +102,19 @@ def test_equivariance_against_rotated_cp2k_run(hfo2, hfo2_rot):
     np.testing.assert_array_equal(t0.pair_index, t1.pair_index)
     D = {L: wigner_D(L, torch.tensor(R, dtype=torch.float64)).numpy() for L in range(7)}
     worst = 0.0
-    for lay, a, b in ((t0.node_layout, t0.node_targets, t1.node_targets), (t0.pair_layout, t0.pair_targets, t1.pair_targets)):
+    for lay, a, b in (
+        (t0.node_layout, t0.node_targets, t1.node_targets),
+        (t0.pair_layout, t0.pair_targets, t1.pair_targets),
+    ):
         for L in sorted({g[0] for g in lay.groups}):
             for s in np.flatnonzero(lay.slot_L == L):  # every slot holding an L component
                 cols = slice(lay.slot_start[s], lay.slot_start[s] + 2 * L + 1)
                 pred = a[:, cols] @ D[L].T
                 worst = max(worst, float(np.abs(pred - b[:, cols]).max()))
                 # per-L norms are rotation invariant
-                np.testing.assert_allclose(np.linalg.norm(a[:, cols], axis=1), np.linalg.norm(b[:, cols], axis=1), atol=1e-8)
+                np.testing.assert_allclose(
+                    np.linalg.norm(a[:, cols], axis=1), np.linalg.norm(b[:, cols], axis=1), atol=1e-8
+                )
     # CP2K reproduces a rigidly rotated cell to ~1e-9 Ha with the tight screening used (ENVIRONMENT.md);
     # 1e-8 Ha leaves a margin of 10 and is still 5 orders below the ~meV errors a model makes
     assert worst < 1e-8, worst

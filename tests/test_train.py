@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
-from hamforge.basis import ElementBasis, orbital_table
+from hamforge.basis import ElementBasis
 from hamforge.graph import blocks_to_coupled, build_targets, synthetic_hamiltonian
 from hamforge.io import MatrixData, read_partitions, read_targets_file, write_targets_file
 from hamforge.model import HamiltonianModel, ModelConfig
@@ -24,8 +23,10 @@ from hamforge.stages import write_partition_outputs
 from hamforge.train import Item, TrainSettings, fold, make_samples, self_image_column_map, squared_error
 
 # Kinds A = (s, s, s) and B = (p): node layout 9x0e+1x1e+1x2e, pair layout 9x0e+1x1e+3x1o+1x2e (the issue's case).
-AB = {"A": ElementBasis(element="Si", name="toy-sss", shells=(0, 0, 0)),
-      "B": ElementBasis(element="C", name="toy-p", shells=(1,))}
+AB = {
+    "A": ElementBasis(element="Si", name="toy-sss", shells=(0, 0, 0)),
+    "B": ElementBasis(element="C", name="toy-p", shells=(1,)),
+}
 HERE = Path(__file__).resolve().parent
 
 
@@ -52,8 +53,10 @@ def test_layouts_of_the_issue_and_the_column_map():
         assert sorted(cmap[k, used]) == np.flatnonzero(t.pair_layout.mask[kp]).tolist()
         assert np.all(cmap[k, ~used] == t.pair_layout.width)
     b = t.kinds.index("B")
-    assert cmap[b, t.node_layout.mask[t.node_layout.kind_pair_index(np.array([b]), np.array([b]))[0]]].tolist() != \
-        np.flatnonzero(t.node_layout.mask[1]).tolist()  # B's columns really move (the layouts differ)
+    assert (
+        cmap[b, t.node_layout.mask[t.node_layout.kind_pair_index(np.array([b]), np.array([b]))[0]]].tolist()
+        != np.flatnonzero(t.node_layout.mask[1]).tolist()
+    )  # B's columns really move (the layouts differ)
 
 
 @pytest.mark.parametrize("partitioned", [False, True])
@@ -61,8 +64,9 @@ def test_perfect_predictor_gives_zero_loss_and_folds_to_the_targets(tmp_path, pa
     data, nl, edge_blocks, node_blocks = synthetic()
     t = build_targets(data, 4.0)
     assert np.any(nl.edge_index[0] == nl.edge_index[1])  # self-images present
-    edge_c = blocks_to_coupled(edge_blocks, t.atom_kind[nl.edge_index[0]], t.atom_kind[nl.edge_index[1]],
-                               t.pair_layout, t.basis)
+    edge_c = blocks_to_coupled(
+        edge_blocks, t.atom_kind[nl.edge_index[0]], t.atom_kind[nl.edge_index[1]], t.pair_layout, t.basis
+    )
     node_c = blocks_to_coupled(node_blocks, t.atom_kind, t.atom_kind, t.node_layout, t.basis)
     part = None
     if partitioned:
@@ -108,8 +112,9 @@ def _with_basis(data):
 
 
 def _tiny_model(t, n_layers=2, seed=0):
-    cfg = ModelConfig.from_targets(t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6,
-                                   radial_hidden=8)
+    cfg = ModelConfig.from_targets(
+        t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6, radial_hidden=8
+    )
     return HamiltonianModel(cfg, seed=seed).to(torch.float64)
 
 
@@ -157,9 +162,20 @@ def _write_case(tmp_path):
 
 
 def _run_worker(args, nproc, timeout=600):
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--master-port",
-           str(29500 + os.getpid() % 1000), str(HERE / "train_worker.py"), *args] if nproc > 1 else \
-          [sys.executable, str(HERE / "train_worker.py"), *args]
+    cmd = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc-per-node={nproc}",
+            "--master-port",
+            str(29500 + os.getpid() % 1000),
+            str(HERE / "train_worker.py"),
+            *args,
+        ]
+        if nproc > 1
+        else [sys.executable, str(HERE / "train_worker.py"), *args]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -175,15 +191,25 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     a, b = (read_checkpoint(tmp_path / f"out{n}" / "latest.pt").model.state_dict() for n in (1, 2))
     for k in a:  # float64, gradients summed over ranks in another order: 1e-10
         np.testing.assert_allclose(b[k].numpy(), a[k].numpy(), rtol=0, atol=1e-10, err_msg=k)
-    assert any(float((a[k] - HamiltonianModel(read_checkpoint(tmp_path / "out1" / "latest.pt").config,
-                                              seed=0).to(torch.float64).state_dict()[k]).abs().max()) > 1e-6
-               for k in a)  # training moved the parameters
+    assert any(
+        float(
+            (
+                a[k]
+                - HamiltonianModel(read_checkpoint(tmp_path / "out1" / "latest.pt").config, seed=0)
+                .to(torch.float64)
+                .state_dict()[k]
+            )
+            .abs()
+            .max()
+        )
+        > 1e-6
+        for k in a
+    )  # training moved the parameters
 
 
 @pytest.mark.slow
 def test_sigkill_and_resume_is_bitwise_identical(tmp_path):
     import pandas as pd
-
     from hamforge.train import DETERMINISTIC_COLUMNS
 
     paths = _write_case(tmp_path)
@@ -191,10 +217,15 @@ def test_sigkill_and_resume_is_bitwise_identical(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "killed"
     cmd = [sys.executable, str(HERE / "train_worker.py"), str(out), "6", *paths]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     deadline = time.time() + 300
-    while time.time() < deadline and not (out / "metrics.csv").is_file() or (
-            (out / "metrics.csv").is_file() and len((out / "metrics.csv").read_text().splitlines()) < 3):
+    while (
+        time.time() < deadline
+        and not (out / "metrics.csv").is_file()
+        or ((out / "metrics.csv").is_file() and len((out / "metrics.csv").read_text().splitlines()) < 3)
+    ):
         time.sleep(0.05)
         assert proc.poll() is None, "training ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
@@ -213,8 +244,12 @@ def test_sigkill_and_resume_is_bitwise_identical(tmp_path):
 
 
 def test_bad_settings_name_the_key():
-    for kw, key in ((dict(lr=0.0), "train.lr"), (dict(optimizer="sgdx"), "train.optimizer"),
-                    (dict(min_lr=1.0), "train.min_lr"), (dict(dtype="float16"), "train.dtype")):
+    for kw, key in (
+        (dict(lr=0.0), "train.lr"),
+        (dict(optimizer="sgdx"), "train.optimizer"),
+        (dict(min_lr=1.0), "train.min_lr"),
+        (dict(dtype="float16"), "train.dtype"),
+    ):
         with pytest.raises(ValueError, match=key):
             TrainSettings(**kw)
 

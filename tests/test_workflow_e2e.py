@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg as sl
-
 from hamforge.dft import read_mo_eigenvalues
 from hamforge.io import read_matrix_file
 
@@ -24,12 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def smoke_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("smoke") / "wf"
     shutil.copytree(
-        ROOT, work, ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks", "docs")
+        ROOT,
+        work,
+        ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks", "docs"),
     )
     exe = Path(sys.executable).parent / "snakemake"
     res = subprocess.run(
         [str(exe), "--cores", "2", "--configfile", "config/smoke.yaml"],
-        cwd=work, capture_output=True, text=True, timeout=1500,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     return work / "results-smoke" / "a-Si"

@@ -52,7 +52,11 @@ def _cmd_parse_cp2k(args: argparse.Namespace) -> int:
     write_matrix_file(args.output, data)
     logging.getLogger("hamforge").info(
         "wrote %s: %d atoms, %d orbitals, nnz(H) = %d, max |H - H^T| removed = %.3g Ha",
-        args.output, data.n_atoms, data.H.shape[0], data.H.nnz, data.provenance.get("max_asymmetry_H", 0.0),
+        args.output,
+        data.n_atoms,
+        data.H.shape[0],
+        data.H.nnz,
+        data.provenance.get("max_asymmetry_H", 0.0),
     )
     return 0
 
@@ -112,7 +116,9 @@ def _add_targets(sub) -> None:
     p.add_argument("matrix", metavar="MATRIX.h5")
     p.add_argument("--rcut", type=float, required=True, help="graph cutoff in Angstrom")
     p.add_argument("-o", "--output", required=True, metavar="TARGETS.h5")
-    p.add_argument("--kinds", nargs="+", default=None, help="species (kind labels) of the layout; default: this structure's")
+    p.add_argument(
+        "--kinds", nargs="+", default=None, help="species (kind labels) of the layout; default: this structure's"
+    )
     p.set_defaults(func=_cmd_targets)
 
 
@@ -128,8 +134,17 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         raise ValueError("parts: --parts is required (or --thickness with --method slices)")
     if args.axis is not None and args.method != "slices":
         raise ValueError(f"axis: only method 'slices' takes --axis (got --method {args.method})")
-    make_partition_file(args.structure, args.output, method=args.method, parts=args.parts, halo=args.halo,
-                        r_cut=args.rcut, plot=args.plot, metrics_csv=args.metrics_csv, **options)
+    make_partition_file(
+        args.structure,
+        args.output,
+        method=args.method,
+        parts=args.parts,
+        halo=args.halo,
+        r_cut=args.rcut,
+        plot=args.plot,
+        metrics_csv=args.metrics_csv,
+        **options,
+    )
     return 0
 
 
@@ -144,16 +159,36 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
         "file with its metrics.",
     )
     p.add_argument("structure", metavar="STRUCTURE")
-    p.add_argument("--rcut", type=float, default=None, metavar="R",
-                   help="neighbour cutoff in Angstrom (required unless STRUCTURE stores a graph)")
+    p.add_argument(
+        "--rcut",
+        type=float,
+        default=None,
+        metavar="R",
+        help="neighbour cutoff in Angstrom (required unless STRUCTURE stores a graph)",
+    )
     p.add_argument("--method", choices=("slices", "lownn", "brick", "metis"), default="lownn")
     p.add_argument("--parts", type=int, default=None, metavar="P", help="number of parts")
-    p.add_argument("--halo", type=int, default=1, metavar="K",
-                   help="halo depth in hops (= message-passing layers for exact predictions; default 1)")
-    p.add_argument("--axis", type=int, default=None, metavar="A",
-                   help="slices: axis 0, 1 or 2 (default: the longest, by perpendicular height)")
-    p.add_argument("--thickness", type=float, default=None, metavar="T",
-                   help="slices: slice thickness in Angstrom instead of --parts")
+    p.add_argument(
+        "--halo",
+        type=int,
+        default=1,
+        metavar="K",
+        help="halo depth in hops (= message-passing layers for exact predictions; default 1)",
+    )
+    p.add_argument(
+        "--axis",
+        type=int,
+        default=None,
+        metavar="A",
+        help="slices: axis 0, 1 or 2 (default: the longest, by perpendicular height)",
+    )
+    p.add_argument(
+        "--thickness",
+        type=float,
+        default=None,
+        metavar="T",
+        help="slices: slice thickness in Angstrom instead of --parts",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUT.h5")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot of the partition")
     p.add_argument("--metrics-csv", default=None, metavar="OUT.csv", help="also write the per-part metrics")
@@ -165,23 +200,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from hamforge.stages import train_model
     from hamforge.train import TrainSettings
 
-    settings = TrainSettings(lr=args.lr, min_lr=args.min_lr, patience=args.patience, max_epochs=args.epochs,
-                             time_budget_s=None if args.budget_min is None else 60.0 * args.budget_min,
-                             dtype=args.dtype, seed=args.seed, batch_size=args.batch_size)
+    settings = TrainSettings(
+        lr=args.lr,
+        min_lr=args.min_lr,
+        patience=args.patience,
+        max_epochs=args.epochs,
+        time_budget_s=None if args.budget_min is None else 60.0 * args.budget_min,
+        dtype=args.dtype,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
     entry = lambda p: {"structure": Path(p).stem, "targets": p}  # noqa: E731
     hyper = {"l_max": args.l_max, "embed_dim": args.embed_dim, "n_layers": args.layers}
     out = Path(args.output)
-    train_model([entry(p) for p in args.targets], [entry(p) for p in args.val], hyper, settings, out / "checkpoints",
-                outputs={"model": out / "model.pt", "metrics": out / "metrics.csv", "curve": out / "learning_curve.png",
-                         "summary": out / "summary.json"})
+    train_model(
+        [entry(p) for p in args.targets],
+        [entry(p) for p in args.val],
+        hyper,
+        settings,
+        out / "checkpoints",
+        outputs={
+            "model": out / "model.pt",
+            "metrics": out / "metrics.csv",
+            "curve": out / "learning_curve.png",
+            "summary": out / "summary.json",
+        },
+    )
     return 0
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train the equivariant network on targets files (torchrun/srun for several ranks)",
-                       description="Train a model whose species, layouts and r_cut come from the targets files; "
-                       "checkpoints in OUT/checkpoints (a rerun resumes), model.pt, metrics.csv, "
-                       "learning_curve.png and summary.json in OUT.")
+    p = sub.add_parser(
+        "train",
+        help="train the equivariant network on targets files (torchrun/srun for several ranks)",
+        description="Train a model whose species, layouts and r_cut come from the targets files; "
+        "checkpoints in OUT/checkpoints (a rerun resumes), model.pt, metrics.csv, "
+        "learning_curve.png and summary.json in OUT.",
+    )
     p.add_argument("targets", nargs="+", metavar="TARGETS.h5")
     p.add_argument("--val", nargs="*", default=[], metavar="TARGETS.h5", help="validation targets files")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
@@ -210,9 +265,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="MAE (meV) of a trained model on one targets file",
-                       description="Evaluate MODEL.pt on TARGETS.h5 (refused when layout, kinds, basis or r_cut "
-                       "differ): MAE in the uncoupled basis, nodes, edges, total and per element pair.")
+    p = sub.add_parser(
+        "evaluate",
+        help="MAE (meV) of a trained model on one targets file",
+        description="Evaluate MODEL.pt on TARGETS.h5 (refused when layout, kinds, basis or r_cut "
+        "differ): MAE in the uncoupled basis, nodes, edges, total and per element pair.",
+    )
     p.add_argument("model", metavar="MODEL.pt")
     p.add_argument("targets", metavar="TARGETS.h5")
     p.add_argument("-o", "--output", default=None, metavar="metrics.json")
@@ -237,8 +295,16 @@ def _add_release(sub) -> None:
     add_release_parsers(sub)
 
 
-_SUBCOMMANDS: list[Callable] = [_add_parse_cp2k, _add_targets, add_partition_parser, _add_train, _add_evaluate,
-                                _add_predict, _add_validate, _add_release]
+_SUBCOMMANDS: list[Callable] = [
+    _add_parse_cp2k,
+    _add_targets,
+    add_partition_parser,
+    _add_train,
+    _add_evaluate,
+    _add_predict,
+    _add_validate,
+    _add_release,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

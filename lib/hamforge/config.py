@@ -88,7 +88,9 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
             raise ConfigError(f"{source}: {base}.dft.kinds: no kind for element(s) {missing}")
         dec = mat["decorrelate"]
         if (dec.get("temperature") is None) != (dec.get("temperature_tolerance") is None):
-            raise ConfigError(f"{source}: {base}.decorrelate: set both temperature and temperature_tolerance, or neither")
+            raise ConfigError(
+                f"{source}: {base}.decorrelate: set both temperature and temperature_tolerance, or neither"
+            )
         _check_sampling(mat, base, source)
         _check_dft_data(mat, base, source)
         _check_md_inputs(mat, base, source)
@@ -103,18 +105,25 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
     tr = mat["train"]
     if tr["min_lr"] > tr["lr"]:
         raise ConfigError(f"{source}: {base}.train.min_lr: {tr['min_lr']} is larger than train.lr = {tr['lr']}")
-    n_train = (mat["md"]["quenches"] - (1 if mat.get("test_quench") is not None else 0)) * mat["decorrelate"]["n_snapshots"]
+    n_train = (mat["md"]["quenches"] - (1 if mat.get("test_quench") is not None else 0)) * mat["decorrelate"][
+        "n_snapshots"
+    ]
     if n_train - tr["validation_structures"] < 1:
         raise ConfigError(
             f"{source}: {base}.train.validation_structures: {tr['validation_structures']} of the {n_train} structures "
-            "of the training quenches held aside leaves nothing to train on (the test quench is never trained on)")
+            "of the training quenches held aside leaves nothing to train on (the test quench is never trained on)"
+        )
     m = mat["model"]
     if m["embed_dim"] % m["n_heads"]:
-        raise ConfigError(f"{source}: {base}.model.n_heads: {m['n_heads']} does not divide model.embed_dim = {m['embed_dim']}")
+        raise ConfigError(
+            f"{source}: {base}.model.n_heads: {m['n_heads']} does not divide model.embed_dim = {m['embed_dim']}"
+        )
     halo = 1 if m["strictly_local"] else m["n_layers"]
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
-        raise ConfigError(f"{source}: {base}.partition.halo: {mat['partition']['halo']} is smaller than the {halo} "
-                          "hop(s) the model needs for exact partitioned training (model.n_layers, 1 if strictly_local)")
+        raise ConfigError(
+            f"{source}: {base}.partition.halo: {mat['partition']['halo']} is smaller than the {halo} "
+            "hop(s) the model needs for exact partitioned training (model.n_layers, 1 if strictly_local)"
+        )
 
 
 def _check_elements(mat: Mapping[str, Any], base: str, source: str) -> None:
@@ -221,7 +230,9 @@ def _check_md_inputs(mat: Mapping[str, Any], base: str, source: str) -> None:
     if len(atoms) and len(neighbor_list("i", atoms, r_cut)) == 0:
         logging.getLogger("hamforge.config").warning(
             "%s: %s.targets.r_cut: %g Angstrom gives no edges in the initial structure: the graph would be empty",
-            source, base, r_cut,
+            source,
+            base,
+            r_cut,
         )
 
 
@@ -231,7 +242,10 @@ def _check_launcher(res: Mapping[str, Any], key: str, source: str) -> None:
     try:
         launcher.format(tasks=1, threads=1)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"{source}: {key}: {launcher!r} is invalid ({type(exc).__name__}: {exc}); only {{tasks}} and {{threads}} may be used") from None
+        raise ConfigError(
+            f"{source}: {key}: {launcher!r} is invalid ({type(exc).__name__}: {exc}); only {{tasks}} and "
+            f"{{threads}} may be used"
+        ) from None
 
 
 def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None) -> dict:

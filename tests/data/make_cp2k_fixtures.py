@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from hamforge.dft import (
     CP2KSettings,
     KindSettings,

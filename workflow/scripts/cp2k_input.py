@@ -1,7 +1,6 @@
 """Snakemake adapter: CP2K input of one snapshot, validated against the installed CP2K's schema."""
 
 import ase.io
-
 from hamforge._logging import configure_logging, log_failure
 from hamforge.dft import CP2KSettings, cp2k_input_schema, cp2k_input_tree, render_cp2k_input
 from hamforge.io import write_text_atomic

@@ -6,5 +6,10 @@ from hamforge.stages import evaluate_model
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = configure_logging(sm.log[0])
 m = evaluate_model(sm.input.model, sm.input.targets, sm.output.metrics)
-log.info("%s: MAE node %.3f, edge %.3f, total %.3f meV", sm.wildcards.structure, m["mae_node_meV"], m["mae_edge_meV"],
-         m["mae_total_meV"])
+log.info(
+    "%s: MAE node %.3f, edge %.3f, total %.3f meV",
+    sm.wildcards.structure,
+    m["mae_node_meV"],
+    m["mae_edge_meV"],
+    m["mae_total_meV"],
+)

@@ -7,11 +7,25 @@ from hamforge.predict import predict_file
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = configure_logging(sm.log[0])
 opts = sm.params.predict
-prov = predict_file(sm.input.model, sm.input.structure, sm.output.matrices, tuple(sm.params.tile),
-                    provenance={"material": sm.wildcards.material, "structure_id": sm.wildcards.structure},
-                    atoms_per_part=opts["atoms_per_part"], method=opts["method"], basis_file=sm.params.basis_file,
-                    progress=False)
-log.info("%s %s: %d atoms, %d edges, %d parts; asymmetry removed max %.3g Ha; S min eigenvalue %s; timings %s",
-         sm.wildcards.structure, sm.wildcards.tiling, prov["n_atoms"], prov["n_edges"], prov["n_parts"],
-         prov["asymmetry_before_symmetrization_hartree"]["edge_asymmetry_max"], prov.get("min_eigenvalue_scaled_S"),
-         prov["timings_s"])
+prov = predict_file(
+    sm.input.model,
+    sm.input.structure,
+    sm.output.matrices,
+    tuple(sm.params.tile),
+    provenance={"material": sm.wildcards.material, "structure_id": sm.wildcards.structure},
+    atoms_per_part=opts["atoms_per_part"],
+    method=opts["method"],
+    basis_file=sm.params.basis_file,
+    progress=False,
+)
+log.info(
+    "%s %s: %d atoms, %d edges, %d parts; asymmetry removed max %.3g Ha; S min eigenvalue %s; timings %s",
+    sm.wildcards.structure,
+    sm.wildcards.tiling,
+    prov["n_atoms"],
+    prov["n_edges"],
+    prov["n_parts"],
+    prov["asymmetry_before_symmetrization_hartree"]["edge_asymmetry_max"],
+    prov.get("min_eigenvalue_scaled_S"),
+    prov["timings_s"],
+)

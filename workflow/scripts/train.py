@@ -19,5 +19,10 @@ train_model(
     settings,
     sm.params.checkpoints,
     use_partitions=use_partitions,
-    outputs={"model": sm.output.model, "metrics": sm.output.metrics, "curve": sm.output.curve, "summary": sm.output.summary},
+    outputs={
+        "model": sm.output.model,
+        "metrics": sm.output.metrics,
+        "curve": sm.output.curve,
+        "summary": sm.output.summary,
+    },
 )

@@ -115,8 +115,9 @@ def read_cp2k_gaussians(path: str | os.PathLike, element: str, name: str) -> Gau
             if name in tok[1:]:
                 return _parse_set_block(lines, i, path, element, name)
     if not elements_seen:
-        raise BasisError(f"{path}: no basis set {name!r} for element {element!r} (the file has no set for "
-                         f"{element!r} at all)")
+        raise BasisError(
+            f"{path}: no basis set {name!r} for element {element!r} (the file has no set for {element!r} at all)"
+        )
     raise BasisError(f"{path}: no basis set {name!r} for element {element!r}")
 
 
@@ -163,17 +164,13 @@ def _parse_set_block(lines: list[str], header: int, path: Path, element: str, na
             counts_tok = counts_tok[:-1]
         counts = [as_int(t, k, "shell count") for t in counts_tok]
         if len(counts) != lmax - lmin + 1 or any(c < 0 for c in counts):
-            raise BasisError(
-                f"{path}:{k + 1}: set header lists shell counts {counts} for l = {lmin}..{lmax}"
-            )
+            raise BasisError(f"{path}:{k + 1}: set header lists shell counts {counts} for l = {lmin}..{lmax}")
         ncoef = sum(counts)
         rows = []
         for _e in range(nexp):
             k, tok = data_line(k + 1)
             if len(tok) != 1 + ncoef:
-                raise BasisError(
-                    f"{path}:{k + 1}: expected exponent + {ncoef} coefficients, got {len(tok)} numbers"
-                )
+                raise BasisError(f"{path}:{k + 1}: expected exponent + {ncoef} coefficients, got {len(tok)} numbers")
             rows.append(as_floats(tok, k))
         table = np.array(rows, dtype=np.float64)  # (nexp, 1 + ncoef)
         if np.any(table[:, 0] <= 0):
@@ -181,7 +178,9 @@ def _parse_set_block(lines: list[str], header: int, path: Path, element: str, na
         col = 1
         for l, c in zip(range(lmin, lmax + 1), counts):
             if c:
-                groups.append(ShellGroup(l=l, exponents=table[:, 0].copy(), coefficients=table[:, col:col + c].copy()))
+                groups.append(
+                    ShellGroup(l=l, exponents=table[:, 0].copy(), coefficients=table[:, col : col + c].copy())
+                )
             col += c
         k += 1
     return GaussianBasis(element=element, name=name, groups=tuple(groups), source=str(path))

@@ -360,7 +360,8 @@ def overlap_matrix(
     kinds present at ``eps``, so every omitted block has Frobenius norm below ``eps``) are found chunk by chunk
     of centre atoms (``hamforge.basis._images``), their blocks computed as in :func:`iter_overlap_blocks` and
     summed into the chunk's CSR rows, so working memory beyond the result is O(N) plus one chunk: no edge
-    list of the whole structure is built. ``pbc``: ``(3,)`` bool (or one bool); open axes get ``R = 0``. Rows/columns follow
+    list of the whole structure is built. ``pbc``: ``(3,)`` bool (or one bool); open axes get ``R = 0``.
+    Rows/columns follow
     ``hamforge.basis.orbital_table(kinds, ...)``: atoms in input order, shells in basis-file order, m = -l..l.
     Blocks within ``r_cut`` are stored whole (as CP2K does), symmetric to rounding (~1e-16).
     """

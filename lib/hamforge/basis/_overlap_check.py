@@ -31,8 +31,9 @@ DEFAULT_DENSE_MAX = 4000
 _NEAR_SINGULAR = 1e-8
 
 
-def overlap_min_eigenvalue(S, *, dense_max: int = DEFAULT_DENSE_MAX, tol: float = 1e-10, seed: int = 0
-                           ) -> tuple[float, bool]:
+def overlap_min_eigenvalue(
+    S, *, dense_max: int = DEFAULT_DENSE_MAX, tol: float = 1e-10, seed: int = 0
+) -> tuple[float, bool]:
     """``(smallest eigenvalue of symmetric S, converged)``; S is scipy.sparse or a dense array.
 
     Exact (dense) for ``N <= dense_max``; otherwise ARPACK Lanczos to relative tolerance ``tol`` (an upper
@@ -57,16 +58,18 @@ def overlap_min_eigenvalue(S, *, dense_max: int = DEFAULT_DENSE_MAX, tol: float 
     A = sp.csr_matrix(S, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(n)  # fixed start: the same answer on every run
     try:
-        val = sla.eigsh(A, k=1, which="SA", tol=tol, ncv=min(n - 1, 40), maxiter=max(2000, n), v0=v0,
-                        return_eigenvectors=False)
+        val = sla.eigsh(
+            A, k=1, which="SA", tol=tol, ncv=min(n - 1, 40), maxiter=max(2000, n), v0=v0, return_eigenvectors=False
+        )
         return float(val[0]), True
     except sla.ArpackNoConvergence as exc:
         vals = np.asarray(exc.eigenvalues, dtype=float)
         return (float(vals.min()) if vals.size else float("nan")), False
 
 
-def check_overlap_positive(S, *, where: str = "S", error: type[Exception] = OverlapError, threshold: float = 0.0,
-                           **kwargs) -> float:
+def check_overlap_positive(
+    S, *, where: str = "S", error: type[Exception] = OverlapError, threshold: float = 0.0, **kwargs
+) -> float:
     """Smallest eigenvalue of ``S`` (:func:`overlap_min_eigenvalue`, same keywords); raise ``error`` naming
     ``where`` when S is not positive definite (``<= threshold``). Warns when near-singular or unconfirmed."""
     import scipy.sparse as sp
@@ -75,16 +78,23 @@ def check_overlap_positive(S, *, where: str = "S", error: type[Exception] = Over
     bad = ~(diag > 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise error(f"{where}: not an overlap matrix: diagonal element S[{i + 1},{i + 1}] = {diag[i]:.6g} is not "
-                    f"positive ({int(bad.sum())} of {len(diag)}); were the KS and S files swapped, or S negated?")
+        raise error(
+            f"{where}: not an overlap matrix: diagonal element S[{i + 1},{i + 1}] = {diag[i]:.6g} is not "
+            f"positive ({int(bad.sum())} of {len(diag)}); were the KS and S files swapped, or S negated?"
+        )
     lam, converged = overlap_min_eigenvalue(S, **kwargs)
     if not lam > threshold:
-        raise error(f"{where}: S is not positive definite: smallest eigenvalue {lam:.6g} <= {threshold:g} "
-                    "(KS and S swapped or S damaged, truncated too short, atoms too close, or a near-linearly-"
-                    "dependent basis)")
+        raise error(
+            f"{where}: S is not positive definite: smallest eigenvalue {lam:.6g} <= {threshold:g} "
+            "(KS and S swapped or S damaged, truncated too short, atoms too close, or a near-linearly-"
+            "dependent basis)"
+        )
     if not converged:
-        logger.warning("%s: could not confirm that S is positive definite (Lanczos did not converge; smallest Ritz "
-                       "value %.3g)", where, lam)
+        logger.warning(
+            "%s: could not confirm that S is positive definite (Lanczos did not converge; smallest Ritz value %.3g)",
+            where,
+            lam,
+        )
     elif lam < _NEAR_SINGULAR:
         logger.warning("%s: S is nearly singular (smallest eigenvalue %.3g): linearly dependent basis", where, lam)
     return lam

@@ -142,8 +142,14 @@ def read_csr_triplets(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
         _check_text_ending(path)
         try:
             # a NaN or missing value becomes NaN here and is reported below with its line
-            df = pd.read_csv(path, sep=r"\s+", header=None, names=["row", "col", "val"], engine="c",
-                             dtype={"row": np.int64, "col": np.int64, "val": np.float64})
+            df = pd.read_csv(
+                path,
+                sep=r"\s+",
+                header=None,
+                names=["row", "col", "val"],
+                engine="c",
+                dtype={"row": np.int64, "col": np.int64, "val": np.float64},
+            )
         except (ValueError, pd.errors.ParserError) as exc:
             raise DFTError(
                 f"{path}: not a CP2K text CSR file of 'row col value' lines: {_first_bad_text_line(path)}"
@@ -154,7 +160,9 @@ def read_csr_triplets(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
     low = np.minimum(rows, cols) < 1
     if low.any():
         k = int(np.flatnonzero(low)[0])
-        raise DFTError(f"{path}: {where_in_file(path, k)}: CSR indices must be 1-based positive, got ({rows[k]}, {cols[k]})")
+        raise DFTError(
+            f"{path}: {where_in_file(path, k)}: CSR indices must be 1-based positive, got ({rows[k]}, {cols[k]})"
+        )
     bad = ~np.isfinite(vals)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -223,7 +231,11 @@ def assemble_symmetric(
         raise DFTError(f"{path}: element ({dup // norb + 1}, {dup % norb + 1}) is stored twice")
     if upper:
         off = rows != cols
-        rows, cols, vals = np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]]), np.concatenate([vals, vals[off]])
+        rows, cols, vals = (
+            np.concatenate([rows, cols[off]]),
+            np.concatenate([cols, rows[off]]),
+            np.concatenate([vals, vals[off]]),
+        )
     atom_of = np.repeat(np.arange(len(n_orb), dtype=np.int64), n_orb)
     ai, aj = atom_of[rows], atom_of[cols]
     n_atoms = len(n_orb)
@@ -249,7 +261,8 @@ def assemble_symmetric(
         if asym > asymmetry_tol:
             k = int(np.argmax(np.abs(d.data)))
             raise DFTError(
-                f"{path}: matrix is not symmetric: |A[{d.row[k] + 1},{d.col[k] + 1}] - A[{d.col[k] + 1},{d.row[k] + 1}]| "
+                f"{path}: matrix is not symmetric: "
+                f"|A[{d.row[k] + 1},{d.col[k] + 1}] - A[{d.col[k] + 1},{d.row[k] + 1}]| "
                 f"= {asym:.3g} > tolerance {asymmetry_tol:g}"
             )
         if asym > 0.0:

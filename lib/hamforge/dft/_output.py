@@ -77,7 +77,7 @@ def read_cp2k_abort(path: str | os.PathLike) -> str | None:
         return None
     words: list[str] = []
     where = None
-    for ln in lines[starts[-1] + 1:]:
+    for ln in lines[starts[-1] + 1 :]:
         s = ln.strip()
         if not s.startswith("*") or s.startswith("**"):
             break
@@ -106,7 +106,7 @@ def read_mo_eigenvalues(path: str | os.PathLike) -> np.ndarray:
     if not starts:
         raise DFTError(f"{path}: no '{_MO_HEADER}' block (enable &DFT/&PRINT/&MO EIGENVALUES T)")
     vals: list[tuple[int, float]] = []
-    for ln in lines[starts[-1] + 1:]:
+    for ln in lines[starts[-1] + 1 :]:
         mt = _MO_LINE.match(ln)
         if mt:
             vals.append((int(mt.group(1)), float(mt.group(2))))

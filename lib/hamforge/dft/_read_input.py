@@ -119,7 +119,7 @@ def _coord_lines(subsys: Mapping[str, Any], path: Path) -> tuple[list[str], bool
         n = int(raw[0].split()[0])
     except (IndexError, ValueError):
         raise DFTError(f"{cpath}: first line must be the number of atoms") from None
-    lines = [ln for ln in raw[2:2 + n]]
+    lines = [ln for ln in raw[2 : 2 + n]]
     if len(lines) != n:
         raise DFTError(f"{cpath}: announces {n} atoms but has {len(lines)} coordinate lines")
     return lines, False, 1.0
@@ -231,6 +231,7 @@ def locate_csr_file(run_dir: str | os.PathLike, info: CP2KInputInfo, which: str)
         raise DFTError(f"{run_dir}: spin-polarized {which} matrices ({[h.name for h in hits]}) are not supported")
     if len(hits) != 1:
         raise DFTError(
-            f"{run_dir}: expected one {which} CSR file matching '{stem}{which}_SPIN_*.csr', found {[h.name for h in hits]}"
+            f"{run_dir}: expected one {which} CSR file matching '{stem}{which}_SPIN_*.csr', "
+            f"found {[h.name for h in hits]}"
         )
     return hits[0]

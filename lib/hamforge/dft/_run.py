@@ -83,7 +83,9 @@ def run_cp2k(
     except FileNotFoundError as exc:
         raise DFTError(f"cannot start CP2K: {exc} (is Debian's 'cp2k' installed, is the launcher right?)") from exc
     except subprocess.TimeoutExpired as exc:
-        raise DFTError(f"CP2K in {work} exceeded {timeout_s} s and was stopped; output kept in {work / OUTPUT_NAME}") from exc
+        raise DFTError(
+            f"CP2K in {work} exceeded {timeout_s} s and was stopped; output kept in {work / OUTPUT_NAME}"
+        ) from exc
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         abort = _abort_message(work)
@@ -130,7 +132,9 @@ def parse_cp2k_run(
     if input_name is None:
         inputs = sorted(run_dir.glob("*.inp"))
         if len(inputs) != 1:
-            raise DFTError(f"{run_dir}: expected exactly one CP2K input (*.inp), found {[p.name for p in inputs]}; name it")
+            raise DFTError(
+                f"{run_dir}: expected exactly one CP2K input (*.inp), found {[p.name for p in inputs]}; name it"
+            )
         inp = inputs[0]
     else:
         inp = run_dir / input_name

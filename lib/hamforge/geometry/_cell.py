@@ -79,7 +79,8 @@ def check_cell(cell, pbc, name: str = "cell") -> tuple[np.ndarray, np.ndarray]:
         if s[0] == 0.0 or s[-1] <= _RANK_TOL * s[0]:
             raise ValueError(
                 f"{name}: lattice vectors of the periodic axes {np.flatnonzero(p).tolist()} are zero or "
-                "linearly dependent")
+                "linearly dependent"
+            )
     return c, p
 
 
@@ -103,12 +104,12 @@ def completed_cell(cell, pbc) -> np.ndarray:
 class Lattice:
     """A cell with its completed basis (module docstring). Fields::
 
-        cell     # (3, 3) float64 | as given (rows = lattice vectors)
-        basis    # (3, 3) float64 | completed cell: periodic rows of `cell` + completion
-        inverse  # (3, 3) float64 | frac = x @ inverse
-        heights  # (3,)   float64 | lattice-plane spacing per axis, Angstrom
-        pbc      # (3,)   bool
-        volume   # float          | |det basis| (Angstrom^3; with a completion: per unit length/area)
+    cell     # (3, 3) float64 | as given (rows = lattice vectors)
+    basis    # (3, 3) float64 | completed cell: periodic rows of `cell` + completion
+    inverse  # (3, 3) float64 | frac = x @ inverse
+    heights  # (3,)   float64 | lattice-plane spacing per axis, Angstrom
+    pbc      # (3,)   bool
+    volume   # float          | |det basis| (Angstrom^3; with a completion: per unit length/area)
     """
 
     cell: np.ndarray
@@ -155,7 +156,8 @@ class Lattice:
         if max_points is not None and len(frac) * growth > max_points:
             raise ValueError(
                 f"neighbour search to {margin:.3g} Å needs ~{len(frac) * growth:.3g} periodic images for a cell "
-                f"with plane spacings {np.round(self.heights, 3).tolist()} Å; lower the range")
+                f"with plane spacings {np.round(self.heights, 3).tolist()} Å; lower the range"
+            )
         axes = [np.arange(-k, k + 1, dtype=float) for k in n_img]
         shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)  # (S, 3)
         per_block = max(1, 2_000_000 // max(len(frac), 1))  # bound the (s, N, 3) temporaries
@@ -175,8 +177,9 @@ def lattice(cell, pbc) -> Lattice:
     heights = 1.0 / np.linalg.norm(inverse, axis=0)
     for a in (cell, basis, inverse, heights, pbc):
         a.setflags(write=False)
-    return Lattice(cell=cell, basis=basis, inverse=inverse, heights=heights, pbc=pbc,
-                   volume=abs(float(np.linalg.det(basis))))
+    return Lattice(
+        cell=cell, basis=basis, inverse=inverse, heights=heights, pbc=pbc, volume=abs(float(np.linalg.det(basis)))
+    )
 
 
 def minimum_image(vectors, cell, pbc) -> np.ndarray:

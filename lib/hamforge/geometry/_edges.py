@@ -19,14 +19,14 @@ __all__ = ["NeighborList", "edge_vectors", "frozen_neighbor_list"]
 class NeighborList:
     """All edges ``(i, j, R)`` with ``0 < |x_j + R @ cell - x_i| <= r_cut``. Arrays are read-only. Fields::
 
-        edge_index  # (2, E) int64   | [centre i (row, receiver); neighbour j (column, source)]
-        shift       # (E, 3) int64   | lattice image R of j (0 along non-periodic axes)
-        vec         # (E, 3) float64 | x_j + R @ cell - x_i, Angstrom
-        dist        # (E,)   float64 | |vec|, Angstrom
-        n_atoms     # int            | N
-        r_cut       # float          | inclusive cutoff, Angstrom
-        cell        # (3, 3) float64 | rows are lattice vectors
-        pbc         # (3,)   bool    | periodic axes
+    edge_index  # (2, E) int64   | [centre i (row, receiver); neighbour j (column, source)]
+    shift       # (E, 3) int64   | lattice image R of j (0 along non-periodic axes)
+    vec         # (E, 3) float64 | x_j + R @ cell - x_i, Angstrom
+    dist        # (E,)   float64 | |vec|, Angstrom
+    n_atoms     # int            | N
+    r_cut       # float          | inclusive cutoff, Angstrom
+    cell        # (3, 3) float64 | rows are lattice vectors
+    pbc         # (3,)   bool    | periodic axes
     """
 
     edge_index: np.ndarray
@@ -72,5 +72,13 @@ def frozen_neighbor_list(edge_index, shift, vec, dist, n_atoms, r_cut, cell, pbc
     """A :class:`NeighborList` with all arrays made read-only (no copies)."""
     for a in (edge_index, shift, vec, dist, cell, pbc):
         a.setflags(write=False)
-    return NeighborList(edge_index=edge_index, shift=shift, vec=vec, dist=dist, n_atoms=int(n_atoms),
-                        r_cut=float(r_cut), cell=cell, pbc=pbc)
+    return NeighborList(
+        edge_index=edge_index,
+        shift=shift,
+        vec=vec,
+        dist=dist,
+        n_atoms=int(n_atoms),
+        r_cut=float(r_cut),
+        cell=cell,
+        pbc=pbc,
+    )

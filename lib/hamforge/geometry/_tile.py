@@ -31,8 +31,10 @@ def check_reps(reps, pbc=None, name: str = "reps") -> np.ndarray:
     if pbc is not None:
         open_axes = [k for k in range(3) if out[k] > 1 and not bool(np.asarray(pbc)[k])]
         if open_axes:
-            raise ValueError(f"{name}: cannot repeat along non-periodic axis/axes {open_axes} "
-                             f"(pbc {np.asarray(pbc).tolist()}); use 1 there")
+            raise ValueError(
+                f"{name}: cannot repeat along non-periodic axis/axes {open_axes} "
+                f"(pbc {np.asarray(pbc).tolist()}); use 1 there"
+            )
     return out
 
 

@@ -57,7 +57,7 @@ class RaggedBlocks(NamedTuple):
     def block(self, p: int) -> np.ndarray:
         """Block ``p`` as a ``(rows, cols)`` view of ``data``."""
         r, c = (int(v) for v in self.shape[p])
-        return self.data[self.offsets[p]:self.offsets[p + 1]].reshape(r, c)
+        return self.data[self.offsets[p] : self.offsets[p + 1]].reshape(r, c)
 
     @property
     def n_blocks(self) -> int:
@@ -76,8 +76,7 @@ def ragged_blocks(data, n_rows, n_cols) -> RaggedBlocks:
     data = np.ascontiguousarray(data, dtype=np.float64)
     offsets = _offsets(n_rows * n_cols)
     if data.shape != (offsets[-1],):
-        raise ValueError(f"data: expected shape ({offsets[-1]},) for the given block shapes, "
-                         f"got {data.shape}")
+        raise ValueError(f"data: expected shape ({offsets[-1]},) for the given block shapes, got {data.shape}")
     return RaggedBlocks(data, offsets, np.stack([n_rows, n_cols], axis=1))
 
 
@@ -98,8 +97,9 @@ def extract_blocks(matrix, pairs_i, pairs_j, n_orb, orb_offset) -> RaggedBlocks:
     csr = _canonical_csr(matrix, "matrix")
     n_orb, orb_offset = _check_orbitals(n_orb, orb_offset)
     if csr.shape != (orb_offset[-1], orb_offset[-1]):
-        raise ValueError(f"matrix: expected shape ({orb_offset[-1]}, {orb_offset[-1]}) from orb_offset, "
-                         f"got {csr.shape}")
+        raise ValueError(
+            f"matrix: expected shape ({orb_offset[-1]}, {orb_offset[-1]}) from orb_offset, got {csr.shape}"
+        )
     pi, pj = _check_pairs(pairs_i, pairs_j, n_orb.shape[0])
     rows, cols = n_orb[pi], n_orb[pj]
     offsets = _offsets(rows * cols)
@@ -124,7 +124,7 @@ def extract_blocks(matrix, pairs_i, pairs_j, n_orb, orb_offset) -> RaggedBlocks:
         if len(indices):
             dense |= (last < indptr[r + 1]) & (indices[np.clip(last, 0, len(indices) - 1)] == c0 + nc - 1)
         if dense.all():  # block rows are consecutive in `out`: one gather fills the chunk
-            out[offsets[a]:offsets[b]] = values[_ranges(lo, nc, ramp)]
+            out[offsets[a] : offsets[b]] = values[_ranges(lo, nc, ramp)]
             continue
         row_dest = offsets[block] + local * nc  # where each block row starts in `out`
         d = np.flatnonzero(dense)
@@ -207,9 +207,11 @@ def fold_blocks(edge_blocks, nl, node_blocks):
     expected = np.stack([n_node[i], n_node[j]], axis=1)
     if not np.array_equal(edge_blocks.shape, expected):
         bad = int(np.flatnonzero(np.any(edge_blocks.shape != expected, axis=1))[0])
-        raise ValueError(f"edge_blocks: block of edge {bad} has shape {edge_blocks.shape[bad].tolist()}, "
-                         f"expected {expected[bad].tolist()} from the on-site blocks of atoms "
-                         f"{int(i[bad])}, {int(j[bad])}")
+        raise ValueError(
+            f"edge_blocks: block of edge {bad} has shape {edge_blocks.shape[bad].tolist()}, "
+            f"expected {expected[bad].tolist()} from the on-site blocks of atoms "
+            f"{int(i[bad])}, {int(j[bad])}"
+        )
     pair_index, edge_to_pair = fold_map(nl)
     pair_shape = np.stack([n_node[pair_index[0]], n_node[pair_index[1]]], axis=1)
     pair_offsets = _offsets(pair_shape[:, 0] * pair_shape[:, 1])
@@ -219,8 +221,10 @@ def fold_blocks(edge_blocks, nl, node_blocks):
     _scatter_add(edge_blocks, np.flatnonzero(is_pair), pair_offsets[edge_to_pair[is_pair]], pair_data)
     selfs = np.flatnonzero(~is_pair)
     _scatter_add(edge_blocks, selfs, node_blocks.offsets[-1 - edge_to_pair[selfs]], node_data)
-    return (RaggedBlocks(node_data, node_blocks.offsets.copy(), node_blocks.shape.copy()),
-            RaggedBlocks(pair_data, pair_offsets, pair_shape))
+    return (
+        RaggedBlocks(node_data, node_blocks.offsets.copy(), node_blocks.shape.copy()),
+        RaggedBlocks(pair_data, pair_offsets, pair_shape),
+    )
 
 
 def assemble_gamma(node_blocks, pair_blocks, pair_index, n_orb, orb_offset, n_orbitals=None):
@@ -272,8 +276,7 @@ def assemble_gamma(node_blocks, pair_blocks, pair_index, n_orb, orb_offset, n_or
     indptr = _offsets(np.repeat(row_nnz, n_orb))
     seg_per_atom = n_orb * k
     seg_atom = np.repeat(atoms, seg_per_atom)
-    s_local = np.arange(seg_atom.shape[0], dtype=np.int64) - np.repeat(_offsets(seg_per_atom)[:-1],
-                                                                       seg_per_atom)
+    s_local = np.arange(seg_atom.shape[0], dtype=np.int64) - np.repeat(_offsets(seg_per_atom)[:-1], seg_per_atom)
     k_seg = k[seg_atom]
     blk = first[seg_atom] + s_local % k_seg
     seg_len = nc[blk]
@@ -373,7 +376,7 @@ def _scatter_add(src, sel, dest_start, out):
         dest = _ranges(dest_start[a:b], n, ramp)
         base = int(dest_start[a])
         span = int(dest.max()) - base + 1 if dest.shape[0] else 0
-        out[base:base + span] += np.bincount(dest - base, weights=values, minlength=span)
+        out[base : base + span] += np.bincount(dest - base, weights=values, minlength=span)
 
 
 def _canonical_csr(matrix, name):
@@ -404,8 +407,11 @@ def _check_orbitals(n_orb, orb_offset):
     orb_offset = _int_array(orb_offset, "orb_offset", ndim=1)
     if np.any(n_orb < 0):
         raise ValueError("n_orb: orbital counts must be >= 0")
-    if orb_offset.shape != (n_orb.shape[0] + 1,) or orb_offset[0] != 0 or \
-            not np.array_equal(np.diff(orb_offset), n_orb):
+    if (
+        orb_offset.shape != (n_orb.shape[0] + 1,)
+        or orb_offset[0] != 0
+        or not np.array_equal(np.diff(orb_offset), n_orb)
+    ):
         raise ValueError("orb_offset: expected shape (N + 1,) = [0, cumsum(n_orb)] consistent with n_orb")
     return n_orb, orb_offset
 
@@ -433,10 +439,12 @@ def _check_ragged(blocks, name, n_blocks):
         raise ValueError(f"{name}: expected RaggedBlocks(data, offsets, shape)")
     data, offsets, shape = (np.asarray(a) for a in tuple(blocks))
     if shape.shape != (n_blocks, 2):
-        raise ValueError(f"{name}: expected {n_blocks} blocks (shape array ({n_blocks}, 2)), "
-                         f"got {shape.shape}")
-    if offsets.shape != (n_blocks + 1,) or offsets[0] != 0 or \
-            not np.array_equal(np.diff(offsets), shape[:, 0] * shape[:, 1]):
+        raise ValueError(f"{name}: expected {n_blocks} blocks (shape array ({n_blocks}, 2)), got {shape.shape}")
+    if (
+        offsets.shape != (n_blocks + 1,)
+        or offsets[0] != 0
+        or not np.array_equal(np.diff(offsets), shape[:, 0] * shape[:, 1])
+    ):
         raise ValueError(f"{name}: offsets inconsistent with block shapes")
     if data.shape != (offsets[-1],):
         raise ValueError(f"{name}: data has shape {data.shape}, expected ({offsets[-1]},)")

@@ -51,8 +51,10 @@ def load_structure_graph(path: str | os.PathLike, r_cut: float | None = None) ->
         if has_graph:
             sg = read_targets_file(path, graph_only=True)
             if r_cut is not None and abs(r_cut - sg.nl.r_cut) > 1e-12 * sg.nl.r_cut:
-                raise ValueError(f"r_cut: {r_cut} differs from the r_cut {sg.nl.r_cut} of the graph stored in "
-                                 f"{src}; omit it to use the stored graph")
+                raise ValueError(
+                    f"r_cut: {r_cut} differs from the r_cut {sg.nl.r_cut} of the graph stored in "
+                    f"{src}; omit it to use the stored graph"
+                )
             return sg
     structure = read_structure(path)
     if r_cut is None:

@@ -64,8 +64,16 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
     x, cell, pbc, r_cut = _check_inputs(positions, cell, pbc, r_cut)
     n = x.shape[0]
     if n == 0:
-        return frozen_neighbor_list(np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int64), np.zeros((0, 3)),
-                                    np.zeros((0,)), 0, r_cut, cell, pbc)
+        return frozen_neighbor_list(
+            np.zeros((2, 0), np.int64),
+            np.zeros((0, 3), np.int64),
+            np.zeros((0, 3)),
+            np.zeros((0,)),
+            0,
+            r_cut,
+            cell,
+            pbc,
+        )
 
     full = completed_cell(cell, pbc)
     inv = np.linalg.inv(full)
@@ -78,14 +86,19 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
     pad_off += wrap[pad_atom]  # (M, 3) | copy M lies at x[pad_atom] + pad_off @ cell (unwrapped positions)
     tree = cKDTree(x[pad_atom] + pad_off.astype(np.float64) @ cell)
     n_pad = pad_atom.shape[0]
-    geo = _Geometry(np.ascontiguousarray(x.T), cell, np.ascontiguousarray(wrap.T), pad_atom,
-                    np.ascontiguousarray(pad_off.T))
+    geo = _Geometry(
+        np.ascontiguousarray(x.T), cell, np.ascontiguousarray(wrap.T), pad_atom, np.ascontiguousarray(pad_off.T)
+    )
     del pad_off
 
     # Coordinates entering the tree distances are at most `scale` in size; their rounding errors are
     # ~1e-16 * scale, so `slack` bounds |tree distance - exact dist| with a wide margin.
-    scale = (r_cut + float(np.abs(x).max()) + float(np.abs(xw).max())
-             + float(np.abs(cell[pbc]).sum()) * float(reach.max() + 1.0))
+    scale = (
+        r_cut
+        + float(np.abs(x).max())
+        + float(np.abs(xw).max())
+        + float(np.abs(cell[pbc]).sum()) * float(reach.max() + 1.0)
+    )
     slack = _SEARCH_SLACK * scale
     r_search = r_cut + slack
     p_dtype = np.int32 if n_pad <= np.iinfo(np.int32).max else np.int64
@@ -118,8 +131,10 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
         coincide = np.flatnonzero((dist == 0.0) & ~self_node)
         if coincide.size:
             k = int(coincide[0])
-            raise ValueError(f"positions: atom {int(ci[k])} and atom {int(j[k])} in image "
-                             f"{[int(s[k]) for s in shift]} coincide (distance 0)")
+            raise ValueError(
+                f"positions: atom {int(ci[k])} and atom {int(j[k])} in image "
+                f"{[int(s[k]) for s in shift]} coincide (distance 0)"
+            )
         keep[unsure] = (dist > 0.0) & (dist <= r_cut)
         del unsure, ci, p, j, shift, dist, self_node
         key = key[keep]
@@ -214,8 +229,7 @@ def _reverse_permutation(i, j, shift, n_atoms, method="auto"):
         method = "packed" if key_range << bits < 2**63 else "argsort" if key_range < 2**63 else "lexsort"
     if method == "lexsort":
         order = np.lexsort((-shift[:, 2], -shift[:, 1], -shift[:, 0], i, j))
-        ok = (np.array_equal(j[order], i) and np.array_equal(i[order], j)
-              and np.array_equal(-shift[order], shift))
+        ok = np.array_equal(j[order], i) and np.array_equal(i[order], j) and np.array_equal(-shift[order], shift)
     else:
         key = _tuple_key(i, j, shift, n_atoms, bound)
         if not np.all(key[1:] > key[:-1]):
@@ -231,8 +245,7 @@ def _reverse_permutation(i, j, shift, n_atoms, method="auto"):
             order = np.argsort(rkey)
             ok = np.array_equal(rkey[order], key)
     if not ok:
-        raise ValueError("nl: edge set is not closed under (i, j, R) -> (j, i, -R) "
-                         "or not sorted by (i, j, R)")
+        raise ValueError("nl: edge set is not closed under (i, j, R) -> (j, i, -R) or not sorted by (i, j, R)")
     rev = np.empty(e, np.int64)
     rev[order] = np.arange(e, dtype=np.int64)
     return rev

@@ -18,8 +18,9 @@ from hamforge.graph._neighbors import neighbor_list, reverse_edge_index
 __all__ = ["synthetic_hamiltonian"]
 
 
-def synthetic_hamiltonian(numbers, positions, cell, pbc, kinds, basis, r_cut: float, *, seed: int = 0,
-                          scale: float = 0.05, decay: float = 2.0):
+def synthetic_hamiltonian(
+    numbers, positions, cell, pbc, kinds, basis, r_cut: float, *, seed: int = 0, scale: float = 0.05, decay: float = 2.0
+):
     """``(MatrixData, nl, edge_blocks, node_blocks)``: a matrix file's content with S = identity whose H is the
     Gamma fold of random per-image blocks (``edge_blocks`` one per edge of ``nl``, ``node_blocks`` on-site)."""
     from hamforge.io import MatrixData
@@ -54,7 +55,14 @@ def synthetic_hamiltonian(numbers, positions, cell, pbc, kinds, basis, r_cut: fl
     nodes_f, pairs_f = fold_blocks(edge_blocks, nl, node_blocks)
     pair_index, _ = fold_map(nl)
     H = assemble_gamma(nodes_f, pairs_f, pair_index, tab.n_orb, tab.offset)
-    data_ = MatrixData(numbers=np.asarray(numbers, np.int64), positions=np.asarray(positions, float),
-                       cell=np.asarray(cell, float), pbc=np.broadcast_to(np.asarray(pbc, bool), (3,)).copy(),
-                       kinds=kinds, basis=dict(basis), H=H, S=sp.identity(tab.n_orbitals, format="csr"))
+    data_ = MatrixData(
+        numbers=np.asarray(numbers, np.int64),
+        positions=np.asarray(positions, float),
+        cell=np.asarray(cell, float),
+        pbc=np.broadcast_to(np.asarray(pbc, bool), (3,)).copy(),
+        kinds=kinds,
+        basis=dict(basis),
+        H=H,
+        S=sp.identity(tab.n_orbitals, format="csr"),
+    )
     return data_, nl, edge_blocks, node_blocks

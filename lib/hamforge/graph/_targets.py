@@ -171,7 +171,9 @@ def targets_to_blocks(t: Targets, which: str = "H") -> tuple[RaggedBlocks, Ragge
     """(node blocks, pair blocks) of H (``which='H'``) or S rebuilt from the coupled targets."""
     node_c, pair_c = (t.node_targets, t.pair_targets) if which == "H" else (t.node_overlap, t.pair_overlap)
     nodes = coupled_to_blocks(node_c, t.atom_kind, t.atom_kind, t.node_layout, t.basis)
-    pairs = coupled_to_blocks(pair_c, t.atom_kind[t.pair_index[0]], t.atom_kind[t.pair_index[1]], t.pair_layout, t.basis)
+    pairs = coupled_to_blocks(
+        pair_c, t.atom_kind[t.pair_index[0]], t.atom_kind[t.pair_index[1]], t.pair_layout, t.basis
+    )
     return nodes, pairs
 
 
@@ -215,7 +217,16 @@ def coverage_report(data, t: Targets):
     ki = np.asarray(data.kinds, dtype=object)[bi]
     kj = np.asarray(data.kinds, dtype=object)[bj]
     blocks = pd.DataFrame(
-        {"atom_i": bi, "atom_j": bj, "kind_i": ki, "kind_j": kj, "min_image_distance": dist, "max_abs": blk_max, "sum_abs": blk_sum, "covered": covered}
+        {
+            "atom_i": bi,
+            "atom_j": bj,
+            "kind_i": ki,
+            "kind_j": kj,
+            "min_image_distance": dist,
+            "max_abs": blk_max,
+            "sum_abs": blk_sum,
+            "covered": covered,
+        }
     )
     rows = []
     for (a, b), g in blocks.groupby(["kind_i", "kind_j"], sort=True):

@@ -139,7 +139,8 @@ def render_data_card(
         "## How it was made",
         "",
         (
-            f"1. Melt-quench molecular dynamics (LAMMPS {sw.get('lammps')}, `{md['potential']['pair_style']}` potential "
+            f"1. Melt-quench molecular dynamics (LAMMPS {sw.get('lammps')}, `{md['potential']['pair_style']}` "
+            f"potential "
             f"`{md['potential']['file']}`), {md['quenches']} independent quenches, timestep {md['timestep_fs']} fs: "
             f"{stages}."
         ),

@@ -64,8 +64,14 @@ def _write_mm(path: Path, m, source: str) -> None:
     check_output_path(path, [source] if source != "<memory>" else [])
     # a file object: mmwrite would otherwise append ".mtx" to the temporary name
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        scipy.io.mmwrite(fh, sp.csr_matrix(m).tocoo(), comment=f"hamforge export of {source}",
-                         field="real", precision=17, symmetry="general")
+        scipy.io.mmwrite(
+            fh,
+            sp.csr_matrix(m).tocoo(),
+            comment=f"hamforge export of {source}",
+            field="real",
+            precision=17,
+            symmetry="general",
+        )
 
 
 def _write_cp2k_csr(path: Path, m, source: str) -> None:
@@ -79,7 +85,8 @@ def _write_cp2k_csr(path: Path, m, source: str) -> None:
         for a in range(0, m.nnz, _LINES_PER_CHUNK):  # pandas' C writer formats a chunk at a time
             b = min(a + _LINES_PER_CHUNK, m.nnz)
             pd.DataFrame({"r": rows[a:b] + 1, "c": m.indices[a:b].astype(np.int64) + 1, "v": m.data[a:b]}).to_csv(
-                fh, sep=" ", header=False, index=False, float_format="%.16E", lineterminator="\n")
+                fh, sep=" ", header=False, index=False, float_format="%.16E", lineterminator="\n"
+            )
 
 
 def sisl_geometry(data, nsc=(1, 1, 1)):
@@ -99,8 +106,9 @@ def sisl_geometry(data, nsc=(1, 1, 1)):
         atoms[kind] = sisl.Atom(z if z > 0 else -1, orbitals=orbs, tag=str(kind))
     species = np.array([index[k] for k in np.asarray(data.kinds).tolist()], np.int64)
     lattice = sisl.Lattice(np.asarray(data.cell, np.float64), nsc=np.asarray(nsc, np.int64))
-    return sisl.Geometry(np.asarray(data.positions, np.float64), atoms=sisl.Atoms(list(atoms.values()))[species],
-                         lattice=lattice)
+    return sisl.Geometry(
+        np.asarray(data.positions, np.float64), atoms=sisl.Atoms(list(atoms.values()))[species], lattice=lattice
+    )
 
 
 def sisl_hamiltonian(data):

@@ -118,8 +118,9 @@ class H5Reader:
                 self.fail(field, f"expected booleans, got dtype {a.dtype}")
             a = a.astype(bool)
         elif dtype == "U":
-            a = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a.reshape(-1)],
-                         dtype=object).reshape(a.shape)
+            a = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a.reshape(-1)], dtype=object).reshape(
+                a.shape
+            )
         if finite and not np.all(np.isfinite(a)):
             bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
             self.fail(field, f"{bad.size} non-finite value(s) (first at flat index {int(bad[0])})")

@@ -31,9 +31,9 @@ _CHUNK = 1 << 17
 class ImageMatrices:
     """Per-image blocks of H and S. Fields::
 
-        shifts  # (K, 3) int64          | lattice images R_k, distinct, sorted lexicographically
-        H       # (Norb, K Norb) csr    | H[a, k Norb + b] = H_ab(R_k), Hartree
-        S       # (Norb, K Norb) csr    | S_ab(R_k)
+    shifts  # (K, 3) int64          | lattice images R_k, distinct, sorted lexicographically
+    H       # (Norb, K Norb) csr    | H[a, k Norb + b] = H_ab(R_k), Hartree
+    S       # (Norb, K Norb) csr    | S_ab(R_k)
     """
 
     shifts: np.ndarray
@@ -58,7 +58,7 @@ class ImageMatrices:
     def image(self, which: str, shift) -> sp.csr_matrix:
         """``M(R)`` (Norb x Norb) of ``which`` in ("H", "S") for image ``shift``."""
         k, n = self.image_index(shift), self.n_orbitals
-        return self._matrix(which)[:, k * n:(k + 1) * n].tocsr()
+        return self._matrix(which)[:, k * n : (k + 1) * n].tocsr()
 
     def at_k(self, which: str, k_frac) -> sp.csr_matrix:
         """``M(k) = sum_R M(R) exp(2 pi i k . R)`` (complex CSR) at ``k_frac`` in fractional reciprocal units."""
@@ -124,9 +124,9 @@ class CSRWriter:
         if n:
             self._data.resize((self._nnz + n,))
             self._indices.resize((self._nnz + n,))
-            self._data[self._nnz:] = np.asarray(data, np.float64)
-            self._indices[self._nnz:] = np.asarray(indices, np.int64)
-        self._indptr[self._row + 1:self._row + rows + 1] = indptr[1:] + self._nnz
+            self._data[self._nnz :] = np.asarray(data, np.float64)
+            self._indices[self._nnz :] = np.asarray(indices, np.int64)
+        self._indptr[self._row + 1 : self._row + rows + 1] = indptr[1:] + self._nnz
         self._row += rows
         self._nnz += n
 
@@ -149,7 +149,7 @@ def write_csr_group(group, m: sp.csr_matrix, rows_per_slab: int = 1 << 16) -> No
     m = sp.csr_matrix(m)
     w = CSRWriter(group, m.shape)
     for a in range(0, m.shape[0], rows_per_slab):
-        w.append_csr(m[a:a + rows_per_slab])
+        w.append_csr(m[a : a + rows_per_slab])
     w.close()
 
 

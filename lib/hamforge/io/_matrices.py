@@ -143,8 +143,13 @@ class MatrixFileWriter:
 
 
 @contextlib.contextmanager
-def matrix_file_writer(path: str | os.PathLike, structure, basis: Mapping[str, ElementBasis],
-                       provenance: Mapping[str, Any] | None = None, inputs=()):
+def matrix_file_writer(
+    path: str | os.PathLike,
+    structure,
+    basis: Mapping[str, ElementBasis],
+    provenance: Mapping[str, Any] | None = None,
+    inputs=(),
+):
     """Write a matrix file atomically in pieces: ``with matrix_file_writer(path, structure, basis) as w: ...``.
 
     ``structure`` has ``numbers``, ``positions``, ``cell``, ``pbc``, ``kinds``. On leaving the block the CSR
@@ -197,16 +202,26 @@ def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData
         r = H5Reader(f, str(path), MatrixFileError)
         version = r.check_header(MATRIX_FORMAT, MATRIX_VERSIONS)
 
-        csr = lambda name: read_csr_group(r, name)
+        def csr(name):
+            return read_csr_group(r, name)
+
         image_mats = None
         if version >= 2 and images:
             r.group("images")
-            image_mats = ImageMatrices(shifts=r.array("images/shifts", dtype="i", shape=(-1, 3)),
-                                       H=csr("images/H"), S=csr("images/S"))
+            image_mats = ImageMatrices(
+                shifts=r.array("images/shifts", dtype="i", shape=(-1, 3)), H=csr("images/H"), S=csr("images/S")
+            )
         s = read_structure_group(r)
         data = MatrixData(
-            numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc, kinds=s.kinds,
-            basis=read_basis_group(r), H=csr("H"), S=csr("S"), provenance=r.json_attr("provenance", default={}),
+            numbers=s.numbers,
+            positions=s.positions,
+            cell=s.cell,
+            pbc=s.pbc,
+            kinds=s.kinds,
+            basis=read_basis_group(r),
+            H=csr("H"),
+            S=csr("S"),
+            provenance=r.json_attr("provenance", default={}),
             images=image_mats,
         )
     data.validate(str(path))

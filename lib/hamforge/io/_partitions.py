@@ -31,8 +31,17 @@ from hamforge.geometry import NeighborList
 from hamforge.io._atomic import atomic_path
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 
-__all__ = ["PARTITION_FORMAT", "PARTITION_VERSION", "AugmentedPartition", "PartitionFileError", "PartitionFile",
-           "check_assignment", "graph_digest", "read_partitions", "write_partitions"]
+__all__ = [
+    "PARTITION_FORMAT",
+    "PARTITION_VERSION",
+    "AugmentedPartition",
+    "PartitionFileError",
+    "PartitionFile",
+    "check_assignment",
+    "graph_digest",
+    "read_partitions",
+    "write_partitions",
+]
 
 PARTITION_FORMAT = "hamforge.partitions"
 PARTITION_VERSION = 1
@@ -50,16 +59,16 @@ class PartitionFileError(FileFormatError):
 class AugmentedPartition:
     """One part with its halo (module docstring). Arrays are read-only. Fields::
 
-        part              # int            | part id p
-        halo              # int            | halo depth k
-        nodes             # (n_local,) int64 | global atom ids: labelled (increasing), then virtual by
-                          #                    (hop, id)
-        n_labelled        # int            | number of labelled atoms (the first n_labelled nodes)
-        node_hop          # (n_local,) int64 | hop distance (0 for labelled, 1..k for virtual)
-        edges             # (e_local,) int64 | indices into the edge arrays of nl, increasing (so grouped by
-                          #                    centre, in nl's (i, j, R) order)
-        edge_index_local  # (2, e_local) int64 | [local centre; local source] in the numbering of nodes
-        edge_is_labelled  # (e_local,) bool  | centre is labelled (the part owns the edge)
+    part              # int            | part id p
+    halo              # int            | halo depth k
+    nodes             # (n_local,) int64 | global atom ids: labelled (increasing), then virtual by
+                      #                    (hop, id)
+    n_labelled        # int            | number of labelled atoms (the first n_labelled nodes)
+    node_hop          # (n_local,) int64 | hop distance (0 for labelled, 1..k for virtual)
+    edges             # (e_local,) int64 | indices into the edge arrays of nl, increasing (so grouped by
+                      #                    centre, in nl's (i, j, R) order)
+    edge_index_local  # (2, e_local) int64 | [local centre; local source] in the numbering of nodes
+    edge_is_labelled  # (e_local,) bool  | centre is labelled (the part owns the edge)
     """
 
     part: int
@@ -99,7 +108,7 @@ class AugmentedPartition:
     @property
     def virtual_nodes(self) -> np.ndarray:
         """``(n_local - n_labelled,)`` global ids of the virtual nodes."""
-        return self.nodes[self.n_labelled:]
+        return self.nodes[self.n_labelled :]
 
 
 def check_assignment(assignment, n_atoms: int) -> tuple[np.ndarray, int]:
@@ -118,8 +127,10 @@ def check_assignment(assignment, n_atoms: int) -> tuple[np.ndarray, int]:
     counts = np.bincount(a, minlength=n_parts)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        raise ValueError(f"assignment: parts must be numbered 0..{n_parts - 1} without gaps; "
-                         f"part(s) {empty[:10].tolist()} have no atom")
+        raise ValueError(
+            f"assignment: parts must be numbered 0..{n_parts - 1} without gaps; "
+            f"part(s) {empty[:10].tolist()} have no atom"
+        )
     return a, n_parts
 
 
@@ -132,10 +143,18 @@ def graph_digest(nl: NeighborList) -> str:
     return h.hexdigest()[:24]
 
 
-def write_partitions(path: str | os.PathLike, nl: NeighborList, assignment, parts: list[AugmentedPartition],
-                     metrics_summary: Mapping[str, Any], metrics_table, *, method: str = "unspecified",
-                     options: Mapping[str, Any] | None = None,
-                     provenance: Mapping[str, Any] | None = None) -> None:
+def write_partitions(
+    path: str | os.PathLike,
+    nl: NeighborList,
+    assignment,
+    parts: list[AugmentedPartition],
+    metrics_summary: Mapping[str, Any],
+    metrics_table,
+    *,
+    method: str = "unspecified",
+    options: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> None:
     """Write the partition file (module docstring) atomically (temp file + rename).
 
     ``metrics_table`` is the per-part ``pandas.DataFrame`` of :func:`partition_metrics` (numeric columns).
@@ -167,8 +186,9 @@ def write_partitions(path: str | os.PathLike, nl: NeighborList, assignment, part
             stored = {k: v for k, v in dict(metrics_summary).items() if not k.endswith("_time_s")}
             f.attrs["metrics"] = json.dumps(_jsonable(stored), sort_keys=True)
             f.attrs["options"] = json.dumps(_jsonable(dict(options or {})), sort_keys=True)
-            f.attrs["provenance"] = json.dumps(_jsonable({"program": "hamforge", **dict(provenance or {})}),
-                                               sort_keys=True)
+            f.attrs["provenance"] = json.dumps(
+                _jsonable({"program": "hamforge", **dict(provenance or {})}), sort_keys=True
+            )
             f.create_dataset("assignment", data=a)
             g = f.create_group("parts")
             for p in parts:
@@ -209,7 +229,8 @@ class PartitionFile:
             raise PartitionFileError(
                 f"{self.path}: graph_digest: the partition was made for a graph with {self.n_atoms} atoms and "
                 f"{self.n_edges} edges (digest {self.graph_digest}), not this one ({nl.n_atoms} atoms, "
-                f"{nl.n_edges} edges, digest {graph_digest(nl)}); rerun the partition stage")
+                f"{nl.n_edges} edges, digest {graph_digest(nl)}); rerun the partition stage"
+            )
 
 
 def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> PartitionFile:
@@ -259,8 +280,13 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
             d = {name: np.asarray(get(g, name, f"{where}/{name}")) for name in _PART_FIELDS}
             n_lab = int(g.attrs["n_labelled"])
             n_loc, e_loc = d["nodes"].shape[0], d["edges"].shape[0]
-            shapes = dict(nodes=(n_loc,), node_hop=(n_loc,), edges=(e_loc,), edge_index_local=(2, e_loc),
-                          edge_is_labelled=(e_loc,))
+            shapes = dict(
+                nodes=(n_loc,),
+                node_hop=(n_loc,),
+                edges=(e_loc,),
+                edge_index_local=(2, e_loc),
+                edge_is_labelled=(e_loc,),
+            )
             for name, shape in shapes.items():
                 if d[name].shape != shape:
                     bad(f"{where}/{name}", f"shape {d[name].shape}, expected {shape}")
@@ -274,14 +300,16 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
                 bad(f"{where}/edge_index_local", f"local ids outside 0..{n_loc - 1}")
             if not np.array_equal(np.flatnonzero(a == p), np.sort(d["nodes"][:n_lab])):
                 bad(f"{where}/nodes", "labelled nodes differ from the atoms /assignment gives this part")
-            arrays = dict(nodes=d["nodes"].astype(np.int64), node_hop=d["node_hop"].astype(np.int64),
-                          edges=d["edges"].astype(np.int64),
-                          edge_index_local=d["edge_index_local"].astype(np.int64),
-                          edge_is_labelled=d["edge_is_labelled"].astype(bool))
+            arrays = dict(
+                nodes=d["nodes"].astype(np.int64),
+                node_hop=d["node_hop"].astype(np.int64),
+                edges=d["edges"].astype(np.int64),
+                edge_index_local=d["edge_index_local"].astype(np.int64),
+                edge_is_labelled=d["edge_is_labelled"].astype(bool),
+            )
             for v in arrays.values():
                 v.setflags(write=False)
-            parts.append(AugmentedPartition(part=p, halo=int(g.attrs.get("halo", halo)), n_labelled=n_lab,
-                                            **arrays))
+            parts.append(AugmentedPartition(part=p, halo=int(g.attrs.get("halo", halo)), n_labelled=n_lab, **arrays))
         if "metrics_table" not in f:
             bad("/metrics_table", "missing group")
         t = f["metrics_table"]
@@ -291,10 +319,21 @@ def read_partitions(path: str | os.PathLike, nl: NeighborList | None = None) -> 
             bad("/metrics_table@columns", f"not valid JSON ({exc})")
         table = pd.DataFrame({c: get(t, c, f"/metrics_table/{c}") for c in cols}, columns=cols)
         out = PartitionFile(
-            path=src, method=attr("method", str), n_parts=n_parts, halo=halo, r_cut=attr("r_cut", float),
-            n_atoms=n_atoms, n_edges=n_edges, graph_digest=attr("graph_digest", str),
-            assignment=a.astype(np.int64), parts=parts, summary=jattr("metrics"), table=table,
-            options=jattr("options"), provenance=jattr("provenance"))
+            path=src,
+            method=attr("method", str),
+            n_parts=n_parts,
+            halo=halo,
+            r_cut=attr("r_cut", float),
+            n_atoms=n_atoms,
+            n_edges=n_edges,
+            graph_digest=attr("graph_digest", str),
+            assignment=a.astype(np.int64),
+            parts=parts,
+            summary=jattr("metrics"),
+            table=table,
+            options=jattr("options"),
+            provenance=jattr("provenance"),
+        )
     if nl is not None:
         out.check_graph(_check_nl(nl))
     return out

@@ -59,8 +59,9 @@ DEFAULT_RELEASE = {
     ],
     "require": ["snapshots/q*/f*.extxyz", "dft/q*_f*.h5", "targets/q*_f*.h5", "index/q*.json"],
     "non_deterministic": {
-        "model/**": "training is bitwise reproducible only for the same process count and thread count (reduction order), "
-                    "and metrics.csv holds wall times and peak memory",
+        "model/**": "training is bitwise reproducible only for the same process count and thread count "
+        "(reduction order), "
+        "and metrics.csv holds wall times and peak memory",
     },
 }
 

@@ -24,8 +24,15 @@ from hamforge.basis import ElementBasis
 from hamforge.geometry import check_cell, check_reps, tile_positions
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 
-__all__ = ["Structure", "StructureFileError", "read_structure", "read_structure_basis", "read_structure_group",
-           "write_structure_groups", "read_basis_group"]
+__all__ = [
+    "Structure",
+    "StructureFileError",
+    "read_structure",
+    "read_structure_basis",
+    "read_structure_group",
+    "write_structure_groups",
+    "read_basis_group",
+]
 
 
 class StructureFileError(FileFormatError):
@@ -57,9 +64,14 @@ class Structure:
             return self
         xs, cs, copies = tile_positions(self.positions, self.cell, reps)
         nc = copies.shape[0]
-        return Structure(numbers=np.tile(self.numbers, nc), positions=xs, cell=cs, pbc=self.pbc.copy(),
-                         kinds=np.tile(np.asarray(self.kinds, dtype=object), nc),
-                         source=f"{self.source}[{'x'.join(str(int(r)) for r in reps)}]")
+        return Structure(
+            numbers=np.tile(self.numbers, nc),
+            positions=xs,
+            cell=cs,
+            pbc=self.pbc.copy(),
+            kinds=np.tile(np.asarray(self.kinds, dtype=object), nc),
+            source=f"{self.source}[{'x'.join(str(int(r)) for r in reps)}]",
+        )
 
 
 def write_structure_groups(f, structure, basis: Mapping[str, ElementBasis]) -> None:
@@ -105,8 +117,11 @@ def read_basis_group(r: H5Reader) -> dict[str, ElementBasis]:
         where = f"/basis/{k}"
         shells = r.array(f"basis/{k}", dtype="i", shape=(-1,))
         try:
-            out[k] = ElementBasis(element=r.attr("element", str, d, where), name=r.attr("name", str, d, where),
-                                  shells=tuple(int(x) for x in shells))
+            out[k] = ElementBasis(
+                element=r.attr("element", str, d, where),
+                name=r.attr("name", str, d, where),
+                shells=tuple(int(x) for x in shells),
+            )
         except ValueError as exc:
             if isinstance(exc, r.error):
                 raise
@@ -143,8 +158,9 @@ def read_structure(path: str | os.PathLike, index: int | str = -1) -> Structure:
     except ValueError as exc:
         raise StructureFileError(f"{src}: {exc}") from exc
     kinds = np.array(atoms.get_chemical_symbols(), dtype=object)
-    return Structure(numbers=atoms.numbers.astype(np.int64), positions=positions, cell=cell, pbc=pbc, kinds=kinds,
-                     source=src)
+    return Structure(
+        numbers=atoms.numbers.astype(np.int64), positions=positions, cell=cell, pbc=pbc, kinds=kinds, source=src
+    )
 
 
 def read_structure_basis(path: str | os.PathLike) -> dict[str, ElementBasis] | None:

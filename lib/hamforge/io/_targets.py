@@ -43,8 +43,15 @@ from hamforge.io._atomic import atomic_path
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._structure import Structure, read_basis_group, read_structure_group, write_structure_groups
 
-__all__ = ["TARGETS_FORMAT", "TARGETS_VERSION", "Targets", "TargetsFileError", "StructureGraph", "read_targets_file",
-           "write_targets_file"]
+__all__ = [
+    "TARGETS_FORMAT",
+    "TARGETS_VERSION",
+    "Targets",
+    "TargetsFileError",
+    "StructureGraph",
+    "read_targets_file",
+    "write_targets_file",
+]
 
 TARGETS_FORMAT = "hamforge.targets"
 TARGETS_VERSION = 1
@@ -165,8 +172,11 @@ def _read_graph(r: H5Reader, s: Structure) -> NeighborList:
     ei, shift = np.ascontiguousarray(ei), np.ascontiguousarray(shift)
     vec, dist = edge_vectors(s.positions, s.cell, ei, shift)
     if e and (dist.min() <= 0.0 or dist.max() > r_cut * (1.0 + _DIST_RTOL)):
-        r.fail("/graph", f"edge lengths in [{dist.min():.6g}, {dist.max():.6g}] Å are not within (0, r_cut = "
-                         f"{r_cut:g}] for the stored positions and cell (graph and structure do not match)")
+        r.fail(
+            "/graph",
+            f"edge lengths in [{dist.min():.6g}, {dist.max():.6g}] Å are not within (0, r_cut = "
+            f"{r_cut:g}] for the stored positions and cell (graph and structure do not match)",
+        )
     return frozen_neighbor_list(ei, shift, vec, dist, n, r_cut, s.cell.copy(), s.pbc.copy())
 
 
@@ -198,8 +208,9 @@ def read_targets_file(path: str | os.PathLike, graph_only: bool = False) -> Targ
         node_layout, pair_layout = build_layout(basis, kinds, "node"), build_layout(basis, kinds, "pair")
         for name, lay in (("node", node_layout), ("pair", pair_layout)):
             g = r.group(f"slots/{name}")
-            if (r.attr("irreps", str, g, f"/slots/{name}") != lay.irreps
-                    or not np.array_equal(r.array(f"slots/{name}/mask", dtype="b"), lay.mask)):
+            if r.attr("irreps", str, g, f"/slots/{name}") != lay.irreps or not np.array_equal(
+                r.array(f"slots/{name}/mask", dtype="b"), lay.mask
+            ):
                 r.fail(f"/slots/{name}", "does not match the layout of its basis (written by another version?)")
         e = nl.n_edges
         pair_index = r.array("pairs/index", dtype="i", shape=(2, -1))
@@ -211,11 +222,17 @@ def read_targets_file(path: str | os.PathLike, graph_only: bool = False) -> Targ
             r.fail("/graph/edge_to_pair", f"values outside -{n}..{p - 1}")
         dn, dp = node_layout.width, pair_layout.width
         t = Targets(
-            nl=nl, kinds=kinds, atom_kind=atom_kind, numbers=s.numbers, basis=basis,
-            node_layout=node_layout, pair_layout=pair_layout,
+            nl=nl,
+            kinds=kinds,
+            atom_kind=atom_kind,
+            numbers=s.numbers,
+            basis=basis,
+            node_layout=node_layout,
+            pair_layout=pair_layout,
             node_targets=r.array("nodes/targets", dtype="f", shape=(n, dn), finite=True),
             node_overlap=r.array("nodes/overlap", dtype="f", shape=(n, dn), finite=True),
-            pair_index=pair_index, edge_to_pair=edge_to_pair,
+            pair_index=pair_index,
+            edge_to_pair=edge_to_pair,
             pair_targets=r.array("pairs/targets", dtype="f", shape=(p, dp), finite=True),
             pair_overlap=r.array("pairs/overlap", dtype="f", shape=(p, dp), finite=True),
             provenance=r.json_attr("provenance", default={}),

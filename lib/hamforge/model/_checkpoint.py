@@ -74,8 +74,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
     if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload.get('version')!r} is not supported "
-                         f"(expected {CHECKPOINT_VERSION})")
+        raise ValueError(
+            f"{path}: checkpoint version {payload.get('version')!r} is not supported (expected {CHECKPOINT_VERSION})"
+        )
     config = ModelConfig.from_dict(payload["config"])
     dtype = _DTYPES.get(payload.get("dtype"))
     if dtype is None:

@@ -124,8 +124,17 @@ class ModelConfig:
         set_("basis", tuple(str(b) for b in self.basis))
         if self.kinds and len(self.kinds) != len(species):
             raise ValueError(f"kinds {list(self.kinds)} must name every species {list(species)}")
-        for name in ("l_max", "embed_dim", "n_heads", "ffn_dim", "n_layers", "n_radial", "radial_hidden",
-                     "envelope_p", "overlap_hidden"):
+        for name in (
+            "l_max",
+            "embed_dim",
+            "n_heads",
+            "ffn_dim",
+            "n_layers",
+            "n_radial",
+            "radial_hidden",
+            "envelope_p",
+            "overlap_hidden",
+        ):
             check_int(getattr(self, name), name, minimum=0 if name == "l_max" else 1)
         if self.l_max > L_MAX_SUPPORTED:
             raise ValueError(f"l_max must be <= {L_MAX_SUPPORTED}, got {self.l_max}")
@@ -146,8 +155,7 @@ class ModelConfig:
             raise ValueError(f"layer_norm must be one of {LAYER_NORMS}, got {self.layer_norm!r}")
         for name in ("r_cut", "ln_eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
             set_(name, float(value))
         for name in ("edge_ffn", "strictly_local", "predict_overlap"):
@@ -156,8 +164,10 @@ class ModelConfig:
         for name in ("node_irreps", "edge_irreps"):
             for _, l in parse_irreps(getattr(self, name), name):
                 if l > self.l_max:
-                    raise ValueError(f"{name} {getattr(self, name)!r} contains l={l} > l_max={self.l_max}: "
-                                     "raise l_max (outputs are linear maps of l <= l_max embeddings)")
+                    raise ValueError(
+                        f"{name} {getattr(self, name)!r} contains l={l} > l_max={self.l_max}: "
+                        "raise l_max (outputs are linear maps of l <= l_max embeddings)"
+                    )
 
     # ------------------------------------------------------------------ derived
     @property
@@ -196,22 +206,39 @@ class ModelConfig:
                 raise ValueError(f"{key}: taken from the targets file, not settable")
         need = max(l for _, l in parse_irreps(targets.node_layout.irreps) + parse_irreps(targets.pair_layout.irreps))
         hyper.setdefault("l_max", max(need, cls.l_max))
-        return cls(species=tuple(range(len(targets.kinds))), node_irreps=targets.node_layout.irreps,
-                   edge_irreps=targets.pair_layout.irreps, r_cut=float(targets.nl.r_cut),
-                   kinds=tuple(targets.kinds), basis=basis_signature(targets.kinds, targets.basis), **hyper)
+        return cls(
+            species=tuple(range(len(targets.kinds))),
+            node_irreps=targets.node_layout.irreps,
+            edge_irreps=targets.pair_layout.irreps,
+            r_cut=float(targets.nl.r_cut),
+            kinds=tuple(targets.kinds),
+            basis=basis_signature(targets.kinds, targets.basis),
+            **hyper,
+        )
 
     def check_targets(self, targets, source: str = "targets") -> None:
         """ValueError naming ``source`` and both values unless ``targets`` fit this model."""
-        got = {"kinds": tuple(targets.kinds), "basis": basis_signature(targets.kinds, targets.basis),
-               "node layout": parse_irreps(targets.node_layout.irreps),
-               "pair layout": parse_irreps(targets.pair_layout.irreps), "r_cut": float(targets.nl.r_cut)}
-        want = {"kinds": self.kinds, "basis": self.basis, "node layout": self.node_terms,
-                "pair layout": self.edge_terms, "r_cut": self.r_cut}
+        got = {
+            "kinds": tuple(targets.kinds),
+            "basis": basis_signature(targets.kinds, targets.basis),
+            "node layout": parse_irreps(targets.node_layout.irreps),
+            "pair layout": parse_irreps(targets.pair_layout.irreps),
+            "r_cut": float(targets.nl.r_cut),
+        }
+        want = {
+            "kinds": self.kinds,
+            "basis": self.basis,
+            "node layout": self.node_terms,
+            "pair layout": self.edge_terms,
+            "r_cut": self.r_cut,
+        }
         for key in want:
             same = abs(got[key] - want[key]) <= 1e-9 * want[key] if key == "r_cut" else got[key] == want[key]
             if not same:
-                raise ValueError(f"{source}: {key} {_show(got[key])} differs from the model's {_show(want[key])}; "
-                                 "a model is trained for one layout, kind list, basis and r_cut")
+                raise ValueError(
+                    f"{source}: {key} {_show(got[key])} differs from the model's {_show(want[key])}; "
+                    "a model is trained for one layout, kind list, basis and r_cut"
+                )
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -230,8 +257,9 @@ class ModelConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown model config keys: {unknown}")
-        missing = sorted(f.name for f in dataclasses.fields(cls)
-                         if f.default is dataclasses.MISSING and f.name not in d)
+        missing = sorted(
+            f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in d
+        )
         if missing:
             raise ValueError(f"model config is missing required keys: {missing}")
         return cls(**d)

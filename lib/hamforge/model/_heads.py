@@ -54,10 +54,10 @@ class IrrepsHead(nn.Module):
         self.layout = IrrepsLayout(terms)
         if self.layout.ls[-1] > l_max:
             raise ValueError(f"output contains L={self.layout.ls[-1]} > l_max={l_max}")
-        self.weights = nn.ParameterList([
-            nn.Parameter(torch.zeros(channels, self.layout.mul[L], dtype=torch.float32)) for L in self.layout.ls])
-        self.bias = (nn.Parameter(torch.zeros(self.layout.mul[0], dtype=torch.float32))
-                     if 0 in self.layout.mul else None)
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.zeros(channels, self.layout.mul[L], dtype=torch.float32)) for L in self.layout.ls]
+        )
+        self.bias = nn.Parameter(torch.zeros(self.layout.mul[0], dtype=torch.float32)) if 0 in self.layout.mul else None
         self.register_buffer("_perm", self.layout.perm.clone(), persistent=False)
 
     def _reset(self, gen: torch.Generator) -> None:
@@ -71,7 +71,7 @@ class IrrepsHead(nn.Module):
         b = x.shape[0]
         parts = []
         for L, w in zip(self.layout.ls, self.weights):
-            y = torch.einsum("bmc,cu->bum", x[:, L * L:(L + 1) ** 2], w)  # (B, mul_L, 2L+1)
+            y = torch.einsum("bmc,cu->bum", x[:, L * L : (L + 1) ** 2], w)  # (B, mul_L, 2L+1)
             if L == 0 and self.bias is not None:
                 y = y + self.bias[None, :, None]
             parts.append(y.reshape(b, self.layout.mul[L] * (2 * L + 1)))

@@ -34,8 +34,9 @@ class _MessageConv(nn.Module):
         super().__init__()
         c = cfg.embed_dim
         self.gate = Gate(cfg.l_max, c)
-        self.conv = SO2Convolution(cfg.l_max, cfg.m_max, n_inputs * c, c, n_extra=self.gate.n_gates,
-                                   scalar_input=scalar_input)
+        self.conv = SO2Convolution(
+            cfg.l_max, cfg.m_max, n_inputs * c, c, n_extra=self.gate.n_gates, scalar_input=scalar_input
+        )
         self.radial = RadialMLP(cfg.n_radial, cfg.radial_hidden, self.conv.radial_size)
 
     def forward(self, msg, wigner: EdgeWigner, rbf, env):
@@ -93,8 +94,8 @@ class EdgeBlock(nn.Module):
 class InteractionLayer(nn.Module):
     """One layer, pre-norm residual blocks::
 
-        n' = n + NodeBlock(LN(n), LN(e));            n^t = n' + FFN(LN(n'))
-        e' = e + EdgeBlock(LN(n^t)_i, LN(n)_j, LN(e)); e^t = e' + FFN(LN(e'))   (FFN if cfg.edge_ffn)
+    n' = n + NodeBlock(LN(n), LN(e));            n^t = n' + FFN(LN(n'))
+    e' = e + EdgeBlock(LN(n^t)_i, LN(n)_j, LN(e)); e^t = e' + FFN(LN(e'))   (FFN if cfg.edge_ffn)
     """
 
     def __init__(self, cfg: ModelConfig, first: bool = False):

@@ -123,8 +123,9 @@ class HamiltonianModel(nn.Module):
         bad = bad | (idx < 0)
         if bool(bad.any()):
             unknown = sorted({int(z) for z in numbers[bad].tolist()})
-            raise ValueError(f"graph['{NUMBERS}'] has atomic numbers {unknown} not in config.species "
-                             f"{list(self.config.species)}")
+            raise ValueError(
+                f"graph['{NUMBERS}'] has atomic numbers {unknown} not in config.species {list(self.config.species)}"
+            )
         return idx
 
     def forward(self, graph: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -141,15 +142,21 @@ class HamiltonianModel(nn.Module):
         i, j = edge_index[0], edge_index[1]
 
         node0 = self.node_species(species)  # (N, C)
-        edge0 = (self.edge_radial(rbf) + self.edge_species_centre(species.index_select(0, i))
-                 + self.edge_species_neighbour(species.index_select(0, j)))  # (E, C)
+        edge0 = (
+            self.edge_radial(rbf)
+            + self.edge_species_centre(species.index_select(0, i))
+            + self.edge_species_neighbour(species.index_select(0, j))
+        )  # (E, C)
         h_n = torch.cat([node0[:, None], node0.new_zeros(n, self._k - 1, c)], dim=1)
         h_e = torch.cat([edge0[:, None], edge0.new_zeros(e, self._k - 1, c)], dim=1)
         for layer in self.layers:
             h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env)
 
-        out = {NODE_OUT: self.node_head(self.ln_node_out(h_n)) * self.node_scale + self.node_shift.index_select(0, species),
-               EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * (env * self.edge_scale)[:, None]}
+        out = {
+            NODE_OUT: self.node_head(self.ln_node_out(h_n)) * self.node_scale
+            + self.node_shift.index_select(0, species),
+            EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * (env * self.edge_scale)[:, None],
+        }
         if self.overlap is not None:
             out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner, rbf, env)
         return out
@@ -165,15 +172,18 @@ def _check_graph(graph, dtype, device):
             raise ValueError(f"graph['{key}'] must be a torch.Tensor, got {type(graph[key]).__name__}")
     numbers, edge_index, vec = graph[NUMBERS], graph[EDGE_INDEX], graph[EDGE_VEC]
     if numbers.ndim != 1 or numbers.is_floating_point() or numbers.is_complex():
-        raise ValueError(f"graph['{NUMBERS}'] must be an integer (N,) tensor, got {tuple(numbers.shape)} "
-                         f"{numbers.dtype}")
+        raise ValueError(
+            f"graph['{NUMBERS}'] must be an integer (N,) tensor, got {tuple(numbers.shape)} {numbers.dtype}"
+        )
     if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.is_floating_point():
-        raise ValueError(f"graph['{EDGE_INDEX}'] must be an integer (2, E) tensor, got "
-                         f"{tuple(edge_index.shape)} {edge_index.dtype}")
+        raise ValueError(
+            f"graph['{EDGE_INDEX}'] must be an integer (2, E) tensor, got {tuple(edge_index.shape)} {edge_index.dtype}"
+        )
     e = edge_index.shape[1]
     if vec.shape != (e, 3) or not vec.is_floating_point():
-        raise ValueError(f"graph['{EDGE_VEC}'] must be a floating (E, 3) = ({e}, 3) tensor, got "
-                         f"{tuple(vec.shape)} {vec.dtype}")
+        raise ValueError(
+            f"graph['{EDGE_VEC}'] must be a floating (E, 3) = ({e}, 3) tensor, got {tuple(vec.shape)} {vec.dtype}"
+        )
     n = numbers.shape[0]
     if e and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
         raise ValueError(f"graph['{EDGE_INDEX}'] has node indices outside 0..{n - 1}")

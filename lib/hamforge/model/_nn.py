@@ -65,8 +65,9 @@ class PerLLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o = self.l_min**2
-        parts = [x[:, l * l - o:(l + 1) ** 2 - o] @ self.weight[l - self.l_min]
-                 for l in range(self.l_min, self.l_max + 1)]
+        parts = [
+            x[:, l * l - o : (l + 1) ** 2 - o] @ self.weight[l - self.l_min] for l in range(self.l_min, self.l_max + 1)
+        ]
         if self.bias is not None:
             parts[0] = parts[0] + self.bias
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
@@ -157,13 +158,12 @@ class GatedFeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.scalars(x[:, 0])  # (B, F + l_max F)
-        h0 = s[:, None, :self.hidden]
+        h0 = s[:, None, : self.hidden]
         h = torch.cat([h0, self.up(x[:, 1:])], dim=1) if self.up is not None else h0
-        return self.down(self.gate(h, s[:, self.hidden:]))
+        return self.down(self.gate(h, s[:, self.hidden :]))
 
 
-def scatter_softmax_weighted(logits: torch.Tensor, weight: torch.Tensor, index: torch.Tensor,
-                             n: int) -> torch.Tensor:
+def scatter_softmax_weighted(logits: torch.Tensor, weight: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """``a_e = w_e exp(z_e) / sum_{e': index[e'] = index[e]} w_e' exp(z_e')`` per group and head.
 
     logits (E, H), weight (E,) >= 0 (the cutoff envelope: an edge entering at r_cut with w = 0 changes

@@ -40,8 +40,9 @@ class OverlapHead(nn.Module):
         self.lin1 = Linear(cfg.n_radial + 2 * _SPECIES_DIM, cfg.overlap_hidden)
         self.lin2 = Linear(cfg.overlap_hidden, self.edge_layout.n_slots)
         self.n_node_s = self.node_layout.mul.get(0, 0)
-        self.node_s = (nn.Parameter(torch.zeros(n_species, self.n_node_s, dtype=torch.float32))
-                       if self.n_node_s else None)
+        self.node_s = (
+            nn.Parameter(torch.zeros(n_species, self.n_node_s, dtype=torch.float32)) if self.n_node_s else None
+        )
         self.register_buffer("_edge_perm", self.edge_layout.perm.clone(), persistent=False)
         self.register_buffer("_node_perm", self.node_layout.perm.clone(), persistent=False)
 
@@ -50,24 +51,31 @@ class OverlapHead(nn.Module):
             for p in (self.species_centre, self.species_neighbour):
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32))
             if self.node_s is not None:
-                self.node_s.copy_(torch.randn(self.node_s.shape, generator=gen, dtype=torch.float32)
-                                  / math.sqrt(self.n_node_s))
+                self.node_s.copy_(
+                    torch.randn(self.node_s.shape, generator=gen, dtype=torch.float32) / math.sqrt(self.n_node_s)
+                )
 
     def forward(self, species, edge_index, wigner: EdgeWigner, rbf, env):
         i, j = edge_index[0], edge_index[1]
-        feats = torch.cat([rbf, self.species_centre.index_select(0, species.index_select(0, i)),
-                           self.species_neighbour.index_select(0, species.index_select(0, j))], dim=1)
+        feats = torch.cat(
+            [
+                rbf,
+                self.species_centre.index_select(0, species.index_select(0, i)),
+                self.species_neighbour.index_select(0, species.index_select(0, j)),
+            ],
+            dim=1,
+        )
         f = self.lin2(nn.functional.silu(self.lin1(feats))) * env[:, None]  # (E, slots), M = 0 values
         e, parts, s = f.shape[0], [], 0
         for L in self.edge_layout.ls:
             mul = self.edge_layout.mul[L]
             row = wigner.wigner_row0(L)  # (E, 2L+1): row M = 0 of D^L(R_e) = column M = 0 of D^T
-            parts.append((f[:, s:s + mul, None] * row[:, None, :]).reshape(e, mul * (2 * L + 1)))
+            parts.append((f[:, s : s + mul, None] * row[:, None, :]).reshape(e, mul * (2 * L + 1)))
             s += mul
         edge = torch.cat(parts, dim=1).index_select(1, self._edge_perm)
 
         n = species.shape[0]
         grouped = rbf.new_zeros(n, self.node_layout.dim)
         if self.node_s is not None:
-            grouped = torch.cat([self.node_s.index_select(0, species), grouped[:, self.n_node_s:]], dim=1)
+            grouped = torch.cat([self.node_s.index_select(0, species), grouped[:, self.n_node_s :]], dim=1)
         return grouped.index_select(1, self._node_perm), edge

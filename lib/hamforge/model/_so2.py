@@ -94,7 +94,7 @@ class EdgeWigner:
 
     def wigner_row0(self, L: int) -> torch.Tensor:
         """(E, 2L+1): ``D^L(R_e)[M=0, :]``; rotating ``f e_{M=0}`` back gives ``f`` times this row."""
-        return self.to_m[:, L, L * L:(L + 1) ** 2]
+        return self.to_m[:, L, L * L : (L + 1) ** 2]
 
 
 class SO2Convolution(nn.Module):
@@ -110,8 +110,7 @@ class SO2Convolution(nn.Module):
     multiply zeros), and the output (still all l) comes from rotating the m = 0 result back.
     """
 
-    def __init__(self, l_max: int, m_max: int, c_in: int, c_out: int, n_extra: int = 0,
-                 scalar_input: bool = False):
+    def __init__(self, l_max: int, m_max: int, c_in: int, c_out: int, n_extra: int = 0, scalar_input: bool = False):
         super().__init__()
         tables = so3.m_index_tables(l_max, m_max)
         self.l_max, self.m_max, self.c_in, self.c_out, self.n_extra = l_max, m_max, c_in, c_out, n_extra
@@ -120,10 +119,8 @@ class SO2Convolution(nn.Module):
         n0, n_in0 = self.n_l[0], 1 if scalar_input else self.n_l[0]
         self.w0 = nn.Parameter(torch.zeros(n_in0 * c_in, n0 * c_out + n_extra, dtype=torch.float32))
         n_in = [] if scalar_input else self.n_l[1:]
-        self.wr = nn.ParameterList([nn.Parameter(torch.zeros(n * c_in, n * c_out, dtype=torch.float32))
-                                    for n in n_in])
-        self.wi = nn.ParameterList([nn.Parameter(torch.zeros(n * c_in, n * c_out, dtype=torch.float32))
-                                    for n in n_in])
+        self.wr = nn.ParameterList([nn.Parameter(torch.zeros(n * c_in, n * c_out, dtype=torch.float32)) for n in n_in])
+        self.wi = nn.ParameterList([nn.Parameter(torch.zeros(n * c_in, n * c_out, dtype=torch.float32)) for n in n_in])
 
     @property
     def radial_size(self) -> int:
@@ -145,27 +142,29 @@ class SO2Convolution(nn.Module):
         Returns y (E, K, c_out) in the global frame and the invariant scalars extra (E, n_extra).
         """
         if (wigner.l_max, wigner.m_max) != (self.l_max, self.m_max):
-            raise ValueError(f"wigner has (l_max, m_max) = {(wigner.l_max, wigner.m_max)}, the convolution "
-                             f"{(self.l_max, self.m_max)}")
+            raise ValueError(
+                f"wigner has (l_max, m_max) = {(wigner.l_max, wigner.m_max)}, the convolution "
+                f"{(self.l_max, self.m_max)}"
+            )
         e, ci, co = x.shape[0], self.c_in, self.c_out
         n0 = self.n_l[0]
         if self.scalar_input:  # l = 0 is rotation invariant: no rotation in, m = 0 out only
             x0 = x[:, 0] if radial is None else x[:, 0] * radial
             y0 = x0 @ self.w0
-            y = wigner.to_m[:, :n0].transpose(1, 2) @ y0[:, :n0 * co].reshape(e, n0, co)
-            return y, y0[:, n0 * co:]
+            y = wigner.to_m[:, :n0].transpose(1, 2) @ y0[:, : n0 * co].reshape(e, n0, co)
+            return y, y0[:, n0 * co :]
         xm = wigner.to_m @ x  # (E, K', c_in): edge frame, m-major
         x0 = xm[:, :n0].reshape(e, n0 * ci)
         if radial is not None:
-            x0 = x0 * radial[:, :n0 * ci]
+            x0 = x0 * radial[:, : n0 * ci]
         y0 = x0 @ self.w0
-        extra = y0[:, n0 * co:]
-        outs, start, rstart = [y0[:, :n0 * co].reshape(e, n0, co)], n0, n0 * ci
+        extra = y0[:, n0 * co :]
+        outs, start, rstart = [y0[:, : n0 * co].reshape(e, n0, co)], n0, n0 * ci
         for m in range(1, self.m_max + 1):
             n = self.n_l[m]
-            xpm = xm[:, start:start + 2 * n].reshape(e, 2, n * ci)  # [x_+ ; x_-]
+            xpm = xm[:, start : start + 2 * n].reshape(e, 2, n * ci)  # [x_+ ; x_-]
             if radial is not None:  # the same weight for +m and -m
-                xpm = xpm * radial[:, None, rstart:rstart + n * ci]
+                xpm = xpm * radial[:, None, rstart : rstart + n * ci]
             wr, wi = self.wr[m - 1], self.wi[m - 1]
             w = torch.cat([torch.cat([wr, wi], dim=1), torch.cat([-wi, wr], dim=1)], dim=0)
             ym = xpm.reshape(e, 2 * n * ci) @ w  # [y_+ | y_-] = [x_+ Wr - x_- Wi | x_+ Wi + x_- Wr]
@@ -175,8 +174,9 @@ class SO2Convolution(nn.Module):
         return wigner.to_m.transpose(1, 2) @ ym, extra
 
 
-def so2_convolution_reference(conv: SO2Convolution, x: torch.Tensor, rotations: torch.Tensor,
-                              radial: torch.Tensor | None = None):
+def so2_convolution_reference(
+    conv: SO2Convolution, x: torch.Tensor, rotations: torch.Tensor, radial: torch.Tensor | None = None
+):
     """Straightforward version of ``conv(x, EdgeWigner(rotations, l_max, m_max), radial)`` for testing.
 
     Dense block-diagonal D (E, K, K) assembled l by l, explicit loops over m, l_out, l_in with the weight
@@ -191,7 +191,7 @@ def so2_convolution_reference(conv: SO2Convolution, x: torch.Tensor, rotations: 
         l_in_max, m_in_max = l_max, m_max
     dense = x.new_zeros(e, k, k)
     for l in range(l_max + 1):
-        dense[:, l * l:(l + 1) ** 2, l * l:(l + 1) ** 2] = so3.wigner_D(l, rotations)
+        dense[:, l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] = so3.wigner_D(l, rotations)
     xr = dense @ x  # edge frame
     pos = lambda l, m: l * l + l + m  # noqa: E731
 
@@ -200,7 +200,7 @@ def so2_convolution_reference(conv: SO2Convolution, x: torch.Tensor, rotations: 
     row = 0
     for m in range(m_in_max + 1):
         for l in range(m, l_in_max + 1):
-            rad[m, l] = radial[:, row * ci:(row + 1) * ci] if radial is not None else 1.0
+            rad[m, l] = radial[:, row * ci : (row + 1) * ci] if radial is not None else 1.0
             row += 1
     out = x.new_zeros(e, k, co)
     extra = x.new_zeros(e, conv.n_extra)
@@ -208,16 +208,16 @@ def so2_convolution_reference(conv: SO2Convolution, x: torch.Tensor, rotations: 
     for a, lin in enumerate(range(0, l_in_max + 1)):  # m = 0
         xin = xr[:, pos(lin, 0)] * rad[0, lin]
         for b, lout in enumerate(range(0, l_max + 1)):
-            out[:, pos(lout, 0)] += xin @ conv.w0[a * ci:(a + 1) * ci, b * co:(b + 1) * co]
-        extra += xin @ conv.w0[a * ci:(a + 1) * ci, n0 * co:]
+            out[:, pos(lout, 0)] += xin @ conv.w0[a * ci : (a + 1) * ci, b * co : (b + 1) * co]
+        extra += xin @ conv.w0[a * ci : (a + 1) * ci, n0 * co :]
     for m in range(1, m_in_max + 1):
         wr, wi = conv.wr[m - 1], conv.wi[m - 1]
         for a, lin in enumerate(range(m, l_max + 1)):
             xp = xr[:, pos(lin, m)] * rad[m, lin]
             xn = xr[:, pos(lin, -m)] * rad[m, lin]
             for b, lout in enumerate(range(m, l_max + 1)):
-                br = wr[a * ci:(a + 1) * ci, b * co:(b + 1) * co]
-                bi = wi[a * ci:(a + 1) * ci, b * co:(b + 1) * co]
+                br = wr[a * ci : (a + 1) * ci, b * co : (b + 1) * co]
+                bi = wi[a * ci : (a + 1) * ci, b * co : (b + 1) * co]
                 out[:, pos(lout, m)] += xp @ br - xn @ bi
                 out[:, pos(lout, -m)] += xp @ bi + xn @ br
     return dense.transpose(1, 2) @ out, extra

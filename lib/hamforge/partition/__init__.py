@@ -1,4 +1,5 @@
-"""hamforge.partition: slices, Low-NN recursive bisection, brick-wall layouts and METIS; k-hop augmented partitions; metrics.
+"""hamforge.partition: slices, Low-NN recursive bisection, brick-wall layouts and METIS; k-hop augmented
+partitions; metrics.
 
 Conventions (``docs/conventions.md``, ``docs/partition.md``): edges ``(i, j, R)`` of a
 :class:`hamforge.graph.NeighborList`, sorted by centre ``i`` (the receiver). A part owns its atoms and

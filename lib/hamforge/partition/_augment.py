@@ -83,8 +83,13 @@ class _Graph:
         finally:
             self.in_part[np.concatenate(layers)] = False
             self.local[np.concatenate(layers)] = -1
-        arrays = dict(nodes=nodes, node_hop=hop, edges=np.asarray(edges, dtype=np.int64),
-                      edge_index_local=eil, edge_is_labelled=is_lab)
+        arrays = dict(
+            nodes=nodes,
+            node_hop=hop,
+            edges=np.asarray(edges, dtype=np.int64),
+            edge_index_local=eil,
+            edge_is_labelled=is_lab,
+        )
         for a in arrays.values():
             a.setflags(write=False)
         return AugmentedPartition(part=int(part), halo=int(halo), n_labelled=int(labelled.shape[0]), **arrays)
@@ -115,4 +120,4 @@ def iter_augment(nl: NeighborList, assignment, halo: int):
     order = np.argsort(a, kind="stable")  # atoms grouped by part, increasing ids inside each part
     bounds = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n_parts))])
     for p in range(n_parts):
-        yield g.build(p, order[bounds[p]:bounds[p + 1]].astype(np.int64), halo)
+        yield g.build(p, order[bounds[p] : bounds[p + 1]].astype(np.int64), halo)

@@ -51,6 +51,8 @@ def finish(assignment: np.ndarray, n_parts: int, method: str, name: str = "n_par
     counts = np.bincount(a, minlength=n_parts)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        raise ValueError(f"{name}: {method} left part(s) {empty[:10].tolist()} of {n_parts} empty; "
-                         f"use fewer parts ({n_parts} requested)")
+        raise ValueError(
+            f"{name}: {method} left part(s) {empty[:10].tolist()} of {n_parts} empty; "
+            f"use fewer parts ({n_parts} requested)"
+        )
     return a

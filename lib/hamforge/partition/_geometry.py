@@ -39,7 +39,9 @@ class Frame:
 def frame(nl: NeighborList, positions) -> Frame:
     """:class:`Frame` of ``positions`` (N, 3) in the cell and periodicity of ``nl``."""
     lat = lattice(nl.cell, nl.pbc)
-    return Frame(frac=lat.fractional(check_positions(nl, positions)), heights=np.array(lat.heights), pbc=np.array(lat.pbc))
+    return Frame(
+        frac=lat.fractional(check_positions(nl, positions)), heights=np.array(lat.heights), pbc=np.array(lat.pbc)
+    )
 
 
 def check_positions(nl: NeighborList, positions) -> np.ndarray:

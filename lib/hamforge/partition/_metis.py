@@ -31,8 +31,15 @@ def atom_adjacency(nl: NeighborList):
     return a
 
 
-def partition_metis(nl: NeighborList, n_parts: int, *, edge_weights: bool = False,
-                    vertex_weights: str = "degree", seed: int = 0, contiguous: bool = False) -> np.ndarray:
+def partition_metis(
+    nl: NeighborList,
+    n_parts: int,
+    *,
+    edge_weights: bool = False,
+    vertex_weights: str = "degree",
+    seed: int = 0,
+    contiguous: bool = False,
+) -> np.ndarray:
     """Partition the atom graph with METIS (``pymetis.part_graph``, k-way).
 
     Args:

@@ -34,12 +34,24 @@ from hamforge.partition._checks import check_assignment, check_nl
 
 __all__ = ["partition_metrics", "plot_partition"]
 
-COLUMNS = ("part", "labelled_nodes", "labelled_edges", "virtual_nodes", "virtual_edges", "local_nodes",
-           "local_edges", "node_halo_ratio", "edge_halo_ratio", "neighbours", "embeddings_received")
+COLUMNS = (
+    "part",
+    "labelled_nodes",
+    "labelled_edges",
+    "virtual_nodes",
+    "virtual_edges",
+    "local_nodes",
+    "local_edges",
+    "node_halo_ratio",
+    "edge_halo_ratio",
+    "neighbours",
+    "embeddings_received",
+)
 
 
-def partition_metrics(nl: NeighborList, assignment, parts: Sequence[AugmentedPartition],
-                      elapsed_s: float = float("nan")):
+def partition_metrics(
+    nl: NeighborList, assignment, parts: Sequence[AugmentedPartition], elapsed_s: float = float("nan")
+):
     """Per-part table (``pandas.DataFrame``, columns in the module docstring) and summary dict.
 
     Args:
@@ -61,12 +73,21 @@ def partition_metrics(nl: NeighborList, assignment, parts: Sequence[AugmentedPar
     for p in parts:
         owners = np.unique(a[p.virtual_nodes])
         lab_e = p.n_labelled_edges
-        rows.append(dict(
-            part=p.part, labelled_nodes=p.n_labelled, labelled_edges=lab_e, virtual_nodes=p.n_virtual_nodes,
-            virtual_edges=p.n_virtual_edges, local_nodes=p.n_nodes, local_edges=p.n_edges,
-            node_halo_ratio=p.n_virtual_nodes / p.n_labelled,
-            edge_halo_ratio=p.n_virtual_edges / lab_e if lab_e else (0.0 if p.n_virtual_edges == 0 else np.inf),
-            neighbours=int(owners.size), embeddings_received=p.n_virtual_nodes))
+        rows.append(
+            dict(
+                part=p.part,
+                labelled_nodes=p.n_labelled,
+                labelled_edges=lab_e,
+                virtual_nodes=p.n_virtual_nodes,
+                virtual_edges=p.n_virtual_edges,
+                local_nodes=p.n_nodes,
+                local_edges=p.n_edges,
+                node_halo_ratio=p.n_virtual_nodes / p.n_labelled,
+                edge_halo_ratio=p.n_virtual_edges / lab_e if lab_e else (0.0 if p.n_virtual_edges == 0 else np.inf),
+                neighbours=int(owners.size),
+                embeddings_received=p.n_virtual_nodes,
+            )
+        )
     table = pd.DataFrame(rows, columns=list(COLUMNS))
 
     def imbalance(col):
@@ -74,20 +95,34 @@ def partition_metrics(nl: NeighborList, assignment, parts: Sequence[AugmentedPar
         return float(table[col].max()) / mean if mean > 0 else 1.0
 
     summary: dict[str, Any] = dict(
-        n_parts=n_parts, n_atoms=nl.n_atoms, n_edges=nl.n_edges, halo=int(parts[0].halo) if parts else 0,
-        node_imbalance=imbalance("labelled_nodes"), edge_imbalance=imbalance("labelled_edges"),
+        n_parts=n_parts,
+        n_atoms=nl.n_atoms,
+        n_edges=nl.n_edges,
+        halo=int(parts[0].halo) if parts else 0,
+        node_imbalance=imbalance("labelled_nodes"),
+        edge_imbalance=imbalance("labelled_edges"),
         local_edge_imbalance=imbalance("local_edges"),
-        neighbours_mean=float(table["neighbours"].mean()), neighbours_max=int(table["neighbours"].max()),
+        neighbours_mean=float(table["neighbours"].mean()),
+        neighbours_max=int(table["neighbours"].max()),
         node_halo_ratio_mean=float(table["node_halo_ratio"].mean()),
         edge_halo_ratio_mean=float(table["edge_halo_ratio"].mean()),
         embeddings_received_total=int(table["embeddings_received"].sum()),
         local_edges_max=int(table["local_edges"].max()),
-        partition_time_s=float(elapsed_s))
+        partition_time_s=float(elapsed_s),
+    )
     return table, summary
 
 
-def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignment, table=None, *,
-                   projection: tuple[int, int] | None = None, title: str | None = None) -> None:
+def plot_partition(
+    path: str | os.PathLike,
+    nl: NeighborList,
+    positions,
+    assignment,
+    table=None,
+    *,
+    projection: tuple[int, int] | None = None,
+    title: str | None = None,
+) -> None:
     """PNG (matplotlib, Agg canvas): atoms coloured by part on two Cartesian axes; bars of edges, neighbours.
 
     Positions are wrapped into the cell along periodic axes first. ``projection``: two Cartesian axes;
@@ -99,8 +134,8 @@ def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignm
     from matplotlib.figure import Figure  # no pyplot: no global backend state
     from matplotlib.ticker import MaxNLocator
 
-    from hamforge.io import atomic_path
     from hamforge.geometry import lattice
+    from hamforge.io import atomic_path
     from hamforge.partition._geometry import check_positions
 
     nl = check_nl(nl)
@@ -119,8 +154,16 @@ def plot_partition(path: str | os.PathLike, nl: NeighborList, positions, assignm
     ax = axes[0, 0]
     cmap = matplotlib.colormaps["tab10" if n_parts <= 10 else "tab20" if n_parts <= 20 else "nipy_spectral"]
     size = float(np.clip(2e4 / max(len(a), 1), 0.3, 30.0))
-    ax.scatter(xw[:, projection[0]], xw[:, projection[1]], c=a, cmap=cmap, s=size, vmin=0,
-               vmax=max(n_parts - 1, 1), linewidths=0)
+    ax.scatter(
+        xw[:, projection[0]],
+        xw[:, projection[1]],
+        c=a,
+        cmap=cmap,
+        s=size,
+        vmin=0,
+        vmax=max(n_parts - 1, 1),
+        linewidths=0,
+    )
     names = "xyz"
     ax.set_xlabel(f"{names[projection[0]]} (Å)")
     ax.set_ylabel(f"{names[projection[1]]} (Å)")

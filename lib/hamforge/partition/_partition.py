@@ -84,8 +84,9 @@ class PartitionResult:
         return self.parts[0].halo if self.parts else 0
 
 
-def run_partition(nl: NeighborList, positions, method: str, n_parts: int | None, halo: int,
-                  **options) -> PartitionResult:
+def run_partition(
+    nl: NeighborList, positions, method: str, n_parts: int | None, halo: int, **options
+) -> PartitionResult:
     """Partition (:func:`partition_atoms`), augment every part (:func:`augment_all`), measure.
 
     The summary gets ``partition_time_s`` (the partitioner alone), ``augment_time_s`` and ``method``.
@@ -99,5 +100,6 @@ def run_partition(nl: NeighborList, positions, method: str, n_parts: int | None,
     table, summary = partition_metrics(nl, assignment, parts, elapsed_s=t1 - t0)
     summary = {"method": method, **summary, "augment_time_s": t2 - t1}
     used = {k: v for k, v in options.items() if v is not None and k != "weights"}
-    return PartitionResult(method=method, options=used, assignment=assignment, parts=parts, table=table,
-                           summary=summary)
+    return PartitionResult(
+        method=method, options=used, assignment=assignment, parts=parts, table=table, summary=summary
+    )

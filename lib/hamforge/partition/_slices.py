@@ -27,8 +27,9 @@ def longest_axis(nl: NeighborList, positions) -> int:
     return int(np.argmax(ext))
 
 
-def partition_slices(nl: NeighborList, positions, n_parts: int | None = None, *, axis: int | None = None,
-                     thickness: float | None = None) -> np.ndarray:
+def partition_slices(
+    nl: NeighborList, positions, n_parts: int | None = None, *, axis: int | None = None, thickness: float | None = None
+) -> np.ndarray:
     """Cut the structure into equal-width slices along one lattice axis.
 
     Args:

@@ -22,8 +22,9 @@ _SLAB_ELEMENTS = 1 << 22
 def image_table(nl) -> tuple[np.ndarray, np.ndarray]:
     """``(shifts (K, 3), edge_image (E,))``: the distinct lattice images of the edges plus ``R = 0``, sorted
     lexicographically, and the image index of every edge."""
-    shifts, inv = np.unique(np.concatenate([np.zeros((1, 3), np.int64), np.asarray(nl.shift, np.int64)]), axis=0,
-                            return_inverse=True)
+    shifts, inv = np.unique(
+        np.concatenate([np.zeros((1, 3), np.int64), np.asarray(nl.shift, np.int64)]), axis=0, return_inverse=True
+    )
     return shifts, np.asarray(inv, np.int64).reshape(-1)[1:]
 
 
@@ -57,7 +58,7 @@ def iter_row_slabs(nodes, edges, nl, rev, n_orb, orb_offset, edge_image, zero_im
         rows = orb_offset[bi[blk]] - orb_offset[a] + t // nc[blk]
         cols = orb_offset[bj[blk]] + t % nc[blk]
         flat = src[blk] + t
-        n_node = int(sizes[:atoms.shape[0]].sum())  # on-site elements come first, then the edges'
+        n_node = int(sizes[: atoms.shape[0]].sum())  # on-site elements come first, then the edges'
         vals = np.concatenate([nodes.data[flat[:n_node]], edges.data[flat[n_node:]]])
         shape = (int(orb_offset[b] - orb_offset[a]), norb)
         img = np.concatenate([np.full(atoms.shape[0], zero_image, np.int64), edge_image[eid]])[blk]

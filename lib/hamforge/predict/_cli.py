@@ -13,15 +13,30 @@ __all__ = ["add_predict_parsers"]
 def _cmd_predict(args: argparse.Namespace) -> int:
     from hamforge.predict._predict import predict_file
 
-    prov = predict_file(args.model, args.structure, args.output, tuple(args.tile), overlap=True,
-                        n_parts=args.parts, atoms_per_part=args.atoms_per_part, method=args.method,
-                        device=args.device, basis_file=args.basis_file,
-                        overlap_check_orbitals=args.overlap_check_orbitals)
+    prov = predict_file(
+        args.model,
+        args.structure,
+        args.output,
+        tuple(args.tile),
+        overlap=True,
+        n_parts=args.parts,
+        atoms_per_part=args.atoms_per_part,
+        method=args.method,
+        device=args.device,
+        basis_file=args.basis_file,
+        overlap_check_orbitals=args.overlap_check_orbitals,
+    )
     a = prov["asymmetry_before_symmetrization_hartree"]
     logging.getLogger("hamforge").info(
         "wrote %s: %d atoms, %d edges, %d part(s); asymmetry removed max %.3g Ha; S min eigenvalue %s; times %s",
-        args.output, prov["n_atoms"], prov["n_edges"], prov["n_parts"], a["edge_asymmetry_max"],
-        prov.get("min_eigenvalue_S"), json.dumps({k: round(v, 2) for k, v in prov["timings_s"].items()}))
+        args.output,
+        prov["n_atoms"],
+        prov["n_edges"],
+        prov["n_parts"],
+        a["edge_asymmetry_max"],
+        prov.get("min_eigenvalue_S"),
+        json.dumps({k: round(v, 2) for k, v in prov["timings_s"].items()}),
+    )
     return 0
 
 
@@ -42,27 +57,52 @@ def add_predict_parsers(subparsers) -> None:
     from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS
 
     p = subparsers.add_parser(
-        "predict", help="predict H (and the exact S) of any structure, optionally tiled, as a matrix file (v2)",
+        "predict",
+        help="predict H (and the exact S) of any structure, optionally tiled, as a matrix file (v2)",
         description="STRUCTURE: anything ASE reads (extxyz, CIF, POSCAR, LAMMPS data) or a hamforge matrix file. "
-                    "Atoms of a plain file get the kind of their chemical symbol; kinds must be the model's.")
+        "Atoms of a plain file get the kind of their chemical symbol; kinds must be the model's.",
+    )
     p.add_argument("model", metavar="MODEL.pt")
     p.add_argument("structure", metavar="STRUCTURE")
-    p.add_argument("--tile", nargs=3, type=int, default=(1, 1, 1), metavar=("NX", "NY", "NZ"),
-                   help="repeat the cell NX x NY x NZ times (periodic axes only; default 1 1 1)")
+    p.add_argument(
+        "--tile",
+        nargs=3,
+        type=int,
+        default=(1, 1, 1),
+        metavar=("NX", "NY", "NZ"),
+        help="repeat the cell NX x NY x NZ times (periodic axes only; default 1 1 1)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUT.h5")
-    p.add_argument("--parts", type=int, default=None, metavar="P", help="number of parts (default: from --atoms-per-part)")
-    p.add_argument("--atoms-per-part", type=int, default=DEFAULT_ATOMS_PER_PART, metavar="N",
-                   help=f"labelled atoms per streamed part (default {DEFAULT_ATOMS_PER_PART})")
+    p.add_argument(
+        "--parts", type=int, default=None, metavar="P", help="number of parts (default: from --atoms-per-part)"
+    )
+    p.add_argument(
+        "--atoms-per-part",
+        type=int,
+        default=DEFAULT_ATOMS_PER_PART,
+        metavar="N",
+        help=f"labelled atoms per streamed part (default {DEFAULT_ATOMS_PER_PART})",
+    )
     p.add_argument("--method", choices=("lownn", "slices", "metis"), default="lownn", help="partitioner")
     p.add_argument("--device", default=None, help="torch device (default: where the checkpoint loads, cpu)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for the exact S (default BASIS_MOLOPT)")
-    p.add_argument("--overlap-check-orbitals", type=int, default=DEFAULT_OVERLAP_CHECK_ORBITALS, metavar="N",
-                   help="check S positive definite (Lanczos) up to this many orbitals")
+    p.add_argument(
+        "--overlap-check-orbitals",
+        type=int,
+        default=DEFAULT_OVERLAP_CHECK_ORBITALS,
+        metavar="N",
+        help="check S positive definite (Lanczos) up to this many orbitals",
+    )
     p.set_defaults(func=_cmd_predict)
 
     e = subparsers.add_parser("export", help="export a matrix file: Matrix Market, CP2K CSR text or sisl TSHS")
     e.add_argument("file", metavar="FILE.h5")
     e.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    e.add_argument("-o", "--output", default=None, metavar="PREFIX",
-                   help="output prefix (default FILE without .h5): PREFIX.H.mtx/.S.mtx, PREFIX.KS.csr/.S.csr, PREFIX.TSHS")
+    e.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="PREFIX",
+        help="output prefix (default FILE without .h5): PREFIX.H.mtx/.S.mtx, PREFIX.KS.csr/.S.csr, PREFIX.TSHS",
+    )
     e.set_defaults(func=_cmd_export)

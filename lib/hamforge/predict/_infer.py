@@ -50,9 +50,19 @@ def _empty_blocks(n_rows, n_cols) -> RaggedBlocks:
     return ragged_blocks(np.zeros(int(np.sum(n_rows * n_cols))), n_rows, n_cols)
 
 
-def predict_blocks(model, nl, atom_kind, basis, positions, *, n_parts: int | None = None,
-                   atoms_per_part: int = DEFAULT_ATOMS_PER_PART, method: str = "lownn", device=None,
-                   progress: bool | None = None) -> tuple[RaggedBlocks, RaggedBlocks, dict]:
+def predict_blocks(
+    model,
+    nl,
+    atom_kind,
+    basis,
+    positions,
+    *,
+    n_parts: int | None = None,
+    atoms_per_part: int = DEFAULT_ATOMS_PER_PART,
+    method: str = "lownn",
+    device=None,
+    progress: bool | None = None,
+) -> tuple[RaggedBlocks, RaggedBlocks, dict]:
     """Per-image blocks of the model's H on graph ``nl``: ``(node_blocks (N), edge_blocks (E), timings)``.
 
     ``atom_kind``: (N,) kind ids (the model's species); ``basis``: kind -> ElementBasis of ``config.kinds``.
@@ -64,8 +74,10 @@ def predict_blocks(model, nl, atom_kind, basis, positions, *, n_parts: int | Non
     node_layout, pair_layout = build_layout(basis, kinds, "node"), build_layout(basis, kinds, "pair")
     for name, layout, terms in (("node", node_layout, cfg.node_terms), ("pair", pair_layout, cfg.edge_terms)):
         if parse_irreps(layout.irreps) != terms:
-            raise PredictError(f"model: its {name} output irreps do not match the {name} layout of its own basis "
-                               f"({layout.irreps}); the checkpoint is inconsistent")
+            raise PredictError(
+                f"model: its {name} output irreps do not match the {name} layout of its own basis "
+                f"({layout.irreps}); the checkpoint is inconsistent"
+            )
     n = nl.n_atoms
     if n_parts is None:
         n_parts = max(1, math.ceil(n / int(atoms_per_part)))
@@ -101,9 +113,11 @@ def predict_blocks(model, nl, atom_kind, basis, positions, *, n_parts: int | Non
             else:
                 node_ids, edge_ids, eil, n_lab = part.nodes, part.edges, part.edge_index_local, part.n_labelled
                 lab_edges = np.flatnonzero(part.edge_is_labelled)
-            graph = {NUMBERS: numbers_all[torch.tensor(node_ids)].to(device),  # copies: part arrays are read-only
-                     EDGE_INDEX: torch.tensor(eil).to(device),
-                     EDGE_VEC: torch.as_tensor(nl.vec[edge_ids]).to(device=device, dtype=model.dtype)}
+            graph = {
+                NUMBERS: numbers_all[torch.tensor(node_ids)].to(device),  # copies: part arrays are read-only
+                EDGE_INDEX: torch.tensor(eil).to(device),
+                EDGE_VEC: torch.as_tensor(nl.vec[edge_ids]).to(device=device, dtype=model.dtype),
+            }
             with torch.no_grad():
                 out = model(graph)
                 node_c = out[NODE_OUT][:n_lab].to("cpu", torch.float64).numpy()
@@ -115,9 +129,10 @@ def predict_blocks(model, nl, atom_kind, basis, positions, *, n_parts: int | Non
             _scatter(nodes, atoms, coupled_to_blocks(node_c, atom_kind[atoms], atom_kind[atoms], node_layout, basis))
             g = np.asarray(edge_ids[lab_edges], np.int64)
             for a in range(0, g.shape[0], _UNCOUPLE_CHUNK):
-                ge = g[a:a + _UNCOUPLE_CHUNK]
-                blocks = coupled_to_blocks(edge_c[a:a + _UNCOUPLE_CHUNK], atom_kind[i[ge]], atom_kind[j[ge]],
-                                           pair_layout, basis)
+                ge = g[a : a + _UNCOUPLE_CHUNK]
+                blocks = coupled_to_blocks(
+                    edge_c[a : a + _UNCOUPLE_CHUNK], atom_kind[i[ge]], atom_kind[j[ge]], pair_layout, basis
+                )
                 _scatter(edges, ge, blocks)
             t["uncouple_s"] += time.perf_counter() - t0
             bar.update(1)

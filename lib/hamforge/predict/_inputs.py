@@ -26,8 +26,10 @@ class PredictError(ValueError):
 def model_basis(config, source: str = "model") -> dict[str, ElementBasis]:
     """kind -> ElementBasis from ``config.basis`` strings ``"kind:element:name:l,l,..."`` (in ``config.kinds``)."""
     if not config.kinds or len(config.basis) != len(config.kinds):
-        raise PredictError(f"{source}: the model records no kinds/basis (built without ModelConfig.from_targets); "
-                           "prediction needs them to map a structure's atoms to the model's species")
+        raise PredictError(
+            f"{source}: the model records no kinds/basis (built without ModelConfig.from_targets); "
+            "prediction needs them to map a structure's atoms to the model's species"
+        )
     out = {}
     for kind, text in zip(config.kinds, config.basis):
         try:
@@ -52,16 +54,23 @@ def structure_kinds(structure: Structure, config, file_basis=None, source_model:
     labels = sorted(set(kinds.tolist()))
     unknown = [k for k in labels if k not in config.kinds]
     if unknown:
-        raise PredictError(f"{structure.source}: kind(s) {unknown} not known to {source_model} (trained on kinds "
-                           f"{list(config.kinds)}); a model predicts only the kinds and elements it was trained on")
+        raise PredictError(
+            f"{structure.source}: kind(s) {unknown} not known to {source_model} (trained on kinds "
+            f"{list(config.kinds)}); a model predicts only the kinds and elements it was trained on"
+        )
     if file_basis is not None:
         for k in labels:
             got, want = file_basis.get(k), basis[k]
-            if got is None or (got.element, got.name, tuple(got.shells)) != (want.element, want.name,
-                                                                                tuple(want.shells)):
+            if got is None or (got.element, got.name, tuple(got.shells)) != (
+                want.element,
+                want.name,
+                tuple(want.shells),
+            ):
                 show = None if got is None else f"{got.element}:{got.name}:{','.join(map(str, got.shells))}"
-                raise PredictError(f"{structure.source}: /basis/{k}: {show} differs from the basis of {source_model} "
-                                   f"({want.element}:{want.name}:{','.join(map(str, want.shells))})")
+                raise PredictError(
+                    f"{structure.source}: /basis/{k}: {show} differs from the basis of {source_model} "
+                    f"({want.element}:{want.name}:{','.join(map(str, want.shells))})"
+                )
     kid = {k: n for n, k in enumerate(config.kinds)}
     atom_kind = np.array([kid[k] for k in kinds.tolist()], dtype=np.int64)
     numbers = np.asarray(structure.numbers, np.int64)
@@ -70,8 +79,10 @@ def structure_kinds(structure: Structure, config, file_basis=None, source_model:
     wrong = (numbers > 0) & (symbol != element_of_kind[atom_kind])
     if wrong.any():
         a = int(np.flatnonzero(wrong)[0])
-        raise PredictError(f"{structure.source}: atom {a + 1} is {symbol[a]} but its kind {kinds[a]!r} is "
-                           f"{element_of_kind[atom_kind[a]]} in {source_model} ({int(wrong.sum())} such atoms)")
+        raise PredictError(
+            f"{structure.source}: atom {a + 1} is {symbol[a]} but its kind {kinds[a]!r} is "
+            f"{element_of_kind[atom_kind[a]]} in {source_model} ({int(wrong.sum())} such atoms)"
+        )
     return atom_kind
 
 
@@ -82,8 +93,13 @@ def load_structure(path, config, tile=(1, 1, 1), source_model: str = "model") ->
     structure = read_structure(path)
     atom_kind = structure_kinds(structure, config, read_structure_basis(path), source_model)
     # The unit cell is checked (O(N) with ASE's binned list); copies of a valid periodic cell are valid too.
-    check_structure(structure.positions, structure.cell if np.any(structure.pbc) else _box(structure),
-                    structure.pbc, str(path), error=PredictError)
+    check_structure(
+        structure.positions,
+        structure.cell if np.any(structure.pbc) else _box(structure),
+        structure.pbc,
+        str(path),
+        error=PredictError,
+    )
     try:
         tiled = structure.tile(tile)
     except ValueError as exc:

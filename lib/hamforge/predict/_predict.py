@@ -46,15 +46,15 @@ DEFAULT_OVERLAP_CHECK_ORBITALS = 50_000
 class Prediction:
     """Everything a prediction produced (in memory). Fields::
 
-        structure   # Structure             | the (tiled) structure
-        atom_kind   # (N,) int64            | kind ids (positions in basis_kinds)
-        basis       # kind -> ElementBasis  | the model's basis
-        nl          # NeighborList          | edges (i, j, R) within the model's r_cut
-        H_nodes     # RaggedBlocks (N)      | on-site blocks H_ii(0), Hartree
-        H_edges     # RaggedBlocks (E)      | per-image blocks H_ij(R)
-        S_nodes     # RaggedBlocks (N) | None
-        S_edges     # RaggedBlocks (E) | None
-        report      # dict                  | asymmetry, sizes, timings (seconds per step)
+    structure   # Structure             | the (tiled) structure
+    atom_kind   # (N,) int64            | kind ids (positions in basis_kinds)
+    basis       # kind -> ElementBasis  | the model's basis
+    nl          # NeighborList          | edges (i, j, R) within the model's r_cut
+    H_nodes     # RaggedBlocks (N)      | on-site blocks H_ii(0), Hartree
+    H_edges     # RaggedBlocks (E)      | per-image blocks H_ij(R)
+    S_nodes     # RaggedBlocks (N) | None
+    S_edges     # RaggedBlocks (E) | None
+    report      # dict                  | asymmetry, sizes, timings (seconds per step)
     """
 
     structure: Structure
@@ -68,10 +68,20 @@ class Prediction:
     report: dict = field(default_factory=dict)
 
 
-def predict_structure(model, structure: Structure, atom_kind=None, *, overlap: bool = True,
-                      symmetrize: bool = True, basis_file=None, n_parts: int | None = None,
-                      atoms_per_part: int = DEFAULT_ATOMS_PER_PART, method: str = "lownn", device=None,
-                      progress: bool | None = None) -> Prediction:
+def predict_structure(
+    model,
+    structure: Structure,
+    atom_kind=None,
+    *,
+    overlap: bool = True,
+    symmetrize: bool = True,
+    basis_file=None,
+    n_parts: int | None = None,
+    atoms_per_part: int = DEFAULT_ATOMS_PER_PART,
+    method: str = "lownn",
+    device=None,
+    progress: bool | None = None,
+) -> Prediction:
     """Predicted per-image H blocks (and exact S blocks) of ``structure`` (already tiled).
 
     ``atom_kind`` defaults to :func:`structure_kinds`. ``symmetrize=False`` keeps the raw network outputs (the
@@ -89,9 +99,18 @@ def predict_structure(model, structure: Structure, atom_kind=None, *, overlap: b
         raise PredictError(f"{structure.source}: {exc}") from None
     rev = reverse_edge_index(nl)
     times["graph_s"] = time.perf_counter() - t0
-    h_nodes, h_edges, t_inf = predict_blocks(model, nl, atom_kind, basis, structure.positions, n_parts=n_parts,
-                                             atoms_per_part=atoms_per_part, method=method, device=device,
-                                             progress=progress)
+    h_nodes, h_edges, t_inf = predict_blocks(
+        model,
+        nl,
+        atom_kind,
+        basis,
+        structure.positions,
+        n_parts=n_parts,
+        atoms_per_part=atoms_per_part,
+        method=method,
+        device=device,
+        progress=progress,
+    )
     times.update({k: v for k, v in t_inf.items() if k.endswith("_s")})
     t0 = time.perf_counter()
     work = h_nodes, h_edges
@@ -106,16 +125,30 @@ def predict_structure(model, structure: Structure, atom_kind=None, *, overlap: b
         s_nodes, s_edges = _overlap(structure, nl, basis, basis_file)
         s_asym = symmetrize_blocks(s_nodes, s_edges, rev)
         times["overlap_s"] = time.perf_counter() - t0
-    report = {"n_atoms": int(nl.n_atoms), "n_edges": int(nl.n_edges), "r_cut": float(cfg.r_cut),
-              "n_parts": int(t_inf["n_parts"]), "halo": int(t_inf["halo"]), "symmetrized": bool(symmetrize),
-              "asymmetry_before_symmetrization_hartree": asym, "timings_s": times}
+    report = {
+        "n_atoms": int(nl.n_atoms),
+        "n_edges": int(nl.n_edges),
+        "r_cut": float(cfg.r_cut),
+        "n_parts": int(t_inf["n_parts"]),
+        "halo": int(t_inf["halo"]),
+        "symmetrized": bool(symmetrize),
+        "asymmetry_before_symmetrization_hartree": asym,
+        "timings_s": times,
+    }
     if s_asym:
         report["overlap_asymmetry_before_symmetrization"] = s_asym
-    logger.info("%s: predicted %d atoms, %d edges in %d part(s); asymmetry removed: max %.3g Ha per-image, "
-                "%.3g Ha on-site (max |H| %.3g Ha)", structure.source, nl.n_atoms, nl.n_edges, t_inf["n_parts"],
-                asym["edge_asymmetry_max"], asym["onsite_asymmetry_max"], asym["max_abs"])
-    return Prediction(structure, np.asarray(atom_kind, np.int64), basis, nl, h_nodes, h_edges, s_nodes, s_edges,
-                      report)
+    logger.info(
+        "%s: predicted %d atoms, %d edges in %d part(s); asymmetry removed: max %.3g Ha per-image, "
+        "%.3g Ha on-site (max |H| %.3g Ha)",
+        structure.source,
+        nl.n_atoms,
+        nl.n_edges,
+        t_inf["n_parts"],
+        asym["edge_asymmetry_max"],
+        asym["onsite_asymmetry_max"],
+        asym["max_abs"],
+    )
+    return Prediction(structure, np.asarray(atom_kind, np.int64), basis, nl, h_nodes, h_edges, s_nodes, s_edges, report)
 
 
 def _overlap(structure, nl, basis, basis_file) -> tuple[RaggedBlocks, RaggedBlocks]:
@@ -129,18 +162,26 @@ def _overlap(structure, nl, basis, basis_file) -> tuple[RaggedBlocks, RaggedBloc
     edges = ragged_blocks(np.zeros(int((n_orb[i] * n_orb[j]).sum())), n_orb[i], n_orb[j])
     used = {k: basis[k] for k in sorted(set(kinds.tolist()))}
     try:
-        for ch in iter_overlap_blocks(structure.positions, structure.cell, kinds.astype(str), used, nl.edge_index,
-                                      nl.shift, basis_file=basis_file):
+        for ch in iter_overlap_blocks(
+            structure.positions, structure.cell, kinds.astype(str), used, nl.edge_index, nl.shift, basis_file=basis_file
+        ):
             nodes.data[ranges(nodes.offsets[ch.atoms], n_orb[ch.atoms] ** 2)] = ch.node_data
-            edges.data[ranges(edges.offsets[ch.edges], edges.offsets[ch.edges + 1] - edges.offsets[ch.edges])] = \
+            edges.data[ranges(edges.offsets[ch.edges], edges.offsets[ch.edges + 1] - edges.offsets[ch.edges])] = (
                 ch.edge_data
+            )
     except BasisError as exc:
         raise PredictError(f"exact overlaps of the model's basis: {exc} (predict without S: --no-overlap)") from None
     return nodes, edges
 
 
-def write_prediction(pred: Prediction, path: str | os.PathLike, provenance: dict | None = None, *, inputs=(),
-                     overlap_check_orbitals: int = DEFAULT_OVERLAP_CHECK_ORBITALS) -> dict:
+def write_prediction(
+    pred: Prediction,
+    path: str | os.PathLike,
+    provenance: dict | None = None,
+    *,
+    inputs=(),
+    overlap_check_orbitals: int = DEFAULT_OVERLAP_CHECK_ORBITALS,
+) -> dict:
     """Write ``pred`` as a matrix file version 2 (Gamma H, S and per-image ``/images``) row slab by row slab,
     atomically; S's smallest scaled eigenvalue is computed when Norb <= ``overlap_check_orbitals`` and must be
     positive. Returns the provenance written."""
@@ -174,22 +215,31 @@ def write_prediction(pred: Prediction, path: str | os.PathLike, provenance: dict
             try:
                 lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
             except OverlapError as exc:
-                raise PredictError(f"{exc}; the overlap truncated at r_cut {pred.nl.r_cut} Angstrom is not "
-                                   "positive definite") from None
+                raise PredictError(
+                    f"{exc}; the overlap truncated at r_cut {pred.nl.r_cut} Angstrom is not positive definite"
+                ) from None
             w.provenance["min_eigenvalue_S"] = lam
             logger.info("%s: smallest eigenvalue of S: %.4g", path, lam)
         else:
             w.provenance["min_eigenvalue_S"] = None
-            logger.info("%s: %d orbitals > %d: positive-definiteness of S not checked", path, norb,
-                        overlap_check_orbitals)
+            logger.info(
+                "%s: %d orbitals > %d: positive-definiteness of S not checked", path, norb, overlap_check_orbitals
+            )
         pred.report.setdefault("timings_s", {})["write_s"] = time.perf_counter() - t0
         w.provenance["timings_s"] = pred.report["timings_s"]
         out = dict(w.provenance)
     return out
 
 
-def predict_file(model_path: str | os.PathLike, structure_path: str | os.PathLike, output: str | os.PathLike,
-                 tile=(1, 1, 1), *, provenance: dict | None = None, **options) -> dict:
+def predict_file(
+    model_path: str | os.PathLike,
+    structure_path: str | os.PathLike,
+    output: str | os.PathLike,
+    tile=(1, 1, 1),
+    *,
+    provenance: dict | None = None,
+    **options,
+) -> dict:
     """``hamforge predict``: read the model and the structure, tile, predict, write ``output``; returns the
     provenance written (asymmetry, S check, timings). ``options``: :func:`predict_structure`."""
     from hamforge.model import read_checkpoint
@@ -201,6 +251,4 @@ def predict_file(model_path: str | os.PathLike, structure_path: str | os.PathLik
     pred = predict_structure(model, structure, atom_kind, **options)
     reps = [int(x) for x in np.asarray(tile).tolist()]
     prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
-    return write_prediction(pred, output, prov, inputs=[model_path, structure_path],
-                            overlap_check_orbitals=check)
-
+    return write_prediction(pred, output, prov, inputs=[model_path, structure_path], overlap_check_orbitals=check)

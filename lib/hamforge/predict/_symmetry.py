@@ -31,9 +31,13 @@ def symmetrize_blocks(nodes, edges, rev: np.ndarray) -> dict[str, float]:
     e_max, e_sq, e_cnt = _pairs(edges, first, rev[first])
     n_max, n_sq, n_cnt = _pairs(nodes, np.arange(nodes.shape.shape[0], dtype=np.int64), None)
     max_abs = float(max(np.abs(edges.data).max(initial=0.0), np.abs(nodes.data).max(initial=0.0)))
-    return {"edge_asymmetry_max": e_max, "edge_asymmetry_rms": float(np.sqrt(e_sq / max(e_cnt, 1))),
-            "onsite_asymmetry_max": n_max, "onsite_asymmetry_rms": float(np.sqrt(n_sq / max(n_cnt, 1))),
-            "max_abs": max_abs}
+    return {
+        "edge_asymmetry_max": e_max,
+        "edge_asymmetry_rms": float(np.sqrt(e_sq / max(e_cnt, 1))),
+        "onsite_asymmetry_max": n_max,
+        "onsite_asymmetry_rms": float(np.sqrt(n_sq / max(n_cnt, 1))),
+        "max_abs": max_abs,
+    }
 
 
 def _pairs(blocks, a_ids, b_ids):
@@ -49,7 +53,7 @@ def _pairs(blocks, a_ids, b_ids):
             continue
         step = max(1, _CHUNK_ELEMENTS // size)
         for s in range(0, sel_all.shape[0], step):
-            sa = sel_all[s:s + step]
+            sa = sel_all[s : s + step]
             sb = sa if b_ids is None else b_ids[np.searchsorted(a_ids, sa)]
             ia = blocks.offsets[sa][:, None] + np.arange(size)
             ib = blocks.offsets[sb][:, None] + np.arange(size)
@@ -63,4 +67,3 @@ def _pairs(blocks, a_ids, b_ids):
             blocks.data[ia] = avg.reshape(-1, size)
             blocks.data[ib] = avg.transpose(0, 2, 1).reshape(-1, size)
     return worst, sq, cnt
-

@@ -96,8 +96,12 @@ def _c2s_coefficient(l: int, m: int, lx: int, ly: int, lz: int) -> float:
             b = math.comb(ma, lx - 2 * k) if 0 <= lx - 2 * k <= ma else 0
             s2 += math.comb(j, k) * b * s
         s1 += (
-            math.comb(l, i) * (math.comb(i, j) if j <= i else 0) * (-1.0) ** i
-            * math.factorial(2 * l - 2 * i) / math.factorial(l - ma - 2 * i) * s2
+            math.comb(l, i)
+            * (math.comb(i, j) if j <= i else 0)
+            * (-1.0) ** i
+            * math.factorial(2 * l - 2 * i)
+            / math.factorial(l - ma - 2 * i)
+            * s2
         )
     f = math.factorial
     norm = math.sqrt(

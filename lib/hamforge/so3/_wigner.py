@@ -96,7 +96,8 @@ def wigner_D(l: int, rotation):
     features ``[1, cos(mu beta), sin(mu beta)]`` with a cached table. To stay away from gimbal lock,
     rotations with ``|R[2, 2]| > 1/2`` are evaluated as ``D(R Rx90^T) K``, so every angle extraction has
     ``sin(beta) >= 1/2``: uniform accuracy, no NaN, and gradients along rotations (tangent directions of
-    SO(3)) are exact everywhere: on SO(3) the two branches are the same analytic function. Fully batched: two GEMMs with constant matrices plus ~10 elementwise passes,
+    SO(3)) are exact everywhere: on SO(3) the two branches are the same analytic function. Fully batched: two
+    GEMMs with constant matrices plus ~10 elementwise passes,
     no Python loop over the batch. The input is assumed orthogonal with det +1 (not checked: that would
     cost a reduction).
     """
@@ -160,7 +161,8 @@ def edge_rotation(vectors):
              [x,       y,        z ]],   f = 1 / (1 + z) = (1 - z) / (x^2 + y^2)
 
     (the first form is used for z >= 0, the second for z < 0 with (x, y) scaled by 1/hypot(x, y), so no
-    cancellation, overflow or underflow). It is smooth everywhere except at v_hat = -e_z, where any continuous choice must fail (hairy-ball theorem); there we return the
+    cancellation, overflow or underflow). It is smooth everywhere except at v_hat = -e_z, where any continuous
+    choice must fail (hairy-ball theorem); there we return the
     limit from the +y side, ``diag(1, -1, -1)`` (rotation by pi about x). v_hat = +e_z gives the identity.
     The third row is v_hat, so ``R^T e_z = v_hat``. Edge-frame features: ``D^l(R_e) @ x``.
     """

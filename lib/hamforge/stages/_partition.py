@@ -15,31 +15,77 @@ __all__ = ["make_partition_file", "write_partition_outputs"]
 logger = logging.getLogger(__name__)
 
 
-def write_partition_outputs(result: PartitionResult, nl, positions, output, *, plot=None, metrics_csv=None,
-                            provenance=None, title: str | None = None) -> None:
+def write_partition_outputs(
+    result: PartitionResult,
+    nl,
+    positions,
+    output,
+    *,
+    plot=None,
+    metrics_csv=None,
+    provenance=None,
+    title: str | None = None,
+) -> None:
     """Write the partition file, and optionally the PNG plot and the per-part metrics CSV (all atomically)."""
-    write_partitions(output, nl, result.assignment, result.parts, result.summary, result.table,
-                     method=result.method, options=result.options, provenance=provenance)
+    write_partitions(
+        output,
+        nl,
+        result.assignment,
+        result.parts,
+        result.summary,
+        result.table,
+        method=result.method,
+        options=result.options,
+        provenance=provenance,
+    )
     if metrics_csv is not None:
         write_text_atomic(metrics_csv, result.table.to_csv(index=False))
     if plot is not None:
         plot_partition(plot, nl, positions, result.assignment, result.table, title=title)
 
 
-def make_partition_file(structure: str | os.PathLike, output: str | os.PathLike, *, method: str, parts: int | None,
-                        halo: int, r_cut: float | None = None, plot=None, metrics_csv=None,
-                        provenance: Mapping[str, Any] | None = None, title: str | None = None,
-                        **options) -> PartitionResult:
+def make_partition_file(
+    structure: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    method: str,
+    parts: int | None,
+    halo: int,
+    r_cut: float | None = None,
+    plot=None,
+    metrics_csv=None,
+    provenance: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    **options,
+) -> PartitionResult:
     """Read ``structure`` (targets file: its stored graph; otherwise a graph at ``r_cut``), partition, augment,
     write the partition file and optionally its plot and metrics CSV; log a one-line summary."""
     sg = load_structure_graph(structure, r_cut)
     result = run_partition(sg.nl, sg.positions, method, parts, halo, **options)
-    write_partition_outputs(result, sg.nl, sg.positions, output, plot=plot, metrics_csv=metrics_csv,
-                            provenance={"structure": str(structure), **dict(provenance or {})},
-                            title=title or f"{structure}: {method}, halo {halo}")
+    write_partition_outputs(
+        result,
+        sg.nl,
+        sg.positions,
+        output,
+        plot=plot,
+        metrics_csv=metrics_csv,
+        provenance={"structure": str(structure), **dict(provenance or {})},
+        title=title or f"{structure}: {method}, halo {halo}",
+    )
     s = result.summary
-    logger.info("wrote %s: %d atoms, %d edges, %d parts (%s, %.3f s), halo %d: edge imbalance %.3f, "
-                "neighbours mean %.1f max %d, node halo ratio %.2f", output, s["n_atoms"], s["n_edges"],
-                s["n_parts"], method, s["partition_time_s"], s["halo"], s["edge_imbalance"],
-                s["neighbours_mean"], s["neighbours_max"], s["node_halo_ratio_mean"])
+    logger.info(
+        "wrote %s: %d atoms, %d edges, %d parts (%s, %.3f s), halo %d: edge imbalance %.3f, "
+        "neighbours mean %.1f max %d, node halo ratio %.2f",
+        output,
+        s["n_atoms"],
+        s["n_edges"],
+        s["n_parts"],
+        method,
+        s["partition_time_s"],
+        s["halo"],
+        s["edge_imbalance"],
+        s["neighbours_mean"],
+        s["neighbours_max"],
+        s["node_halo_ratio_mean"],
+    )
     return result

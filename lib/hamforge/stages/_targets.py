@@ -27,7 +27,9 @@ def plot_coverage(blocks, r_cut: float, path: str | os.PathLike, title: str = ""
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     for (a, b), g in blocks.groupby(["kind_i", "kind_j"], sort=True):
-        ax.scatter(g["min_image_distance"], np.maximum(g["max_abs"] * HARTREE_TO_MEV, 1e-9), s=4, alpha=0.5, label=f"{a}-{b}")
+        ax.scatter(
+            g["min_image_distance"], np.maximum(g["max_abs"] * HARTREE_TO_MEV, 1e-9), s=4, alpha=0.5, label=f"{a}-{b}"
+        )
     ax.axvline(r_cut, color="k", ls="--", lw=1, label=f"r_cut = {r_cut:g} Å")
     ax.set_yscale("log")
     ax.set_xlabel("minimum-image distance of the atom pair (Å)")
@@ -70,7 +72,9 @@ def make_targets_file(
     plot_coverage(blocks, r_cut, f"{prefix}.coverage.png", title=Path(matrix_path).stem)
     logger.info(
         "%s: %d edges, %d pairs; fraction of |H| beyond r_cut = %s",
-        output, summary["n_edges"], summary["n_pairs"],
+        output,
+        summary["n_edges"],
+        summary["n_pairs"],
         ", ".join(f"{r.kind_i}-{r.kind_j}: {r.fraction_abs_beyond:.2e}" for r in table.itertuples()),
     )
     return table

@@ -35,8 +35,10 @@ def split_index(index_paths: Sequence[str | os.PathLike], n_validation: int) -> 
             entries.append({k: (str(Path(p).parent / v) if k != "structure" else v) for k, v in e.items()})
     entries.sort(key=lambda e: e["structure"])
     if len(entries) - n_validation < 1:
-        raise ValueError(f"train.validation_structures: {n_validation} of {len(entries)} training structures held "
-                         "aside leaves no structure to train on")
+        raise ValueError(
+            f"train.validation_structures: {n_validation} of {len(entries)} training structures held "
+            "aside leaves no structure to train on"
+        )
     cut = len(entries) - n_validation
     return entries[:cut], entries[cut:]
 
@@ -45,8 +47,7 @@ def output_scaling(targets: Sequence, node_layout) -> tuple[float, float, np.nda
     """``(node_scale, edge_scale, node_shift)`` from training targets: the mean on-site L = 0 components per kind
     (a shift on L = 0 only keeps equivariance) and the RMS of what remains, per block kind."""
     n_kinds, dn = len(targets[0].kinds), node_layout.width
-    l0 = np.concatenate([np.full(mul * (2 * l + 1), l == 0) for mul, l in
-                         ((g[2], g[0]) for g in node_layout.groups)])
+    l0 = np.concatenate([np.full(mul * (2 * l + 1), l == 0) for mul, l in ((g[2], g[0]) for g in node_layout.groups)])
     sums, counts = np.zeros((n_kinds, dn)), np.zeros((n_kinds, 1))
     for t in targets:
         np.add.at(sums, t.atom_kind, t.node_targets)
@@ -71,15 +72,24 @@ def _items(entries, dtype, use_partitions: bool, halo: int) -> list[Item]:
         if use_partitions:
             part = read_partitions(e["partitions"], t.nl)
             if part.halo < halo:
-                raise ValueError(f"{e['partitions']}: halo {part.halo} is smaller than the model needs ({halo}); "
-                                 "set partition.halo to the model's n_layers (1 if strictly_local)")
+                raise ValueError(
+                    f"{e['partitions']}: halo {part.halo} is smaller than the model needs ({halo}); "
+                    "set partition.halo to the model's n_layers (1 if strictly_local)"
+                )
         items += [Item(t, s) for s in make_samples(t, e["structure"], part, dtype)]
     return items
 
 
-def train_model(train_entries: Sequence[Mapping[str, str]], val_entries: Sequence[Mapping[str, str]],
-                model_hyper: Mapping[str, Any], settings: TrainSettings, checkpoint_dir: str | os.PathLike, *,
-                use_partitions: bool = False, outputs: Mapping[str, str] | None = None) -> dict:
+def train_model(
+    train_entries: Sequence[Mapping[str, str]],
+    val_entries: Sequence[Mapping[str, str]],
+    model_hyper: Mapping[str, Any],
+    settings: TrainSettings,
+    checkpoint_dir: str | os.PathLike,
+    *,
+    use_partitions: bool = False,
+    outputs: Mapping[str, str] | None = None,
+) -> dict:
     """Train on the targets (and optionally partitions) of ``train_entries``; validate on ``val_entries``.
 
     Checkpoints, metrics.csv and learning_curve.png live in ``checkpoint_dir`` (a rerun resumes there);
@@ -95,8 +105,13 @@ def train_model(train_entries: Sequence[Mapping[str, str]], val_entries: Sequenc
     model = HamiltonianModel(config, seed=settings.seed).to(dtype)
     node_scale, edge_scale, shift = output_scaling([it.targets for it in train_items], first.node_layout)
     model.set_output_scaling(node_scale, edge_scale, shift)
-    logger.info("training on %d samples (%d structures), validating on %d; %d parameters", len(train_items),
-                len(train_entries), len(val_items), sum(p.numel() for p in model.parameters()))
+    logger.info(
+        "training on %d samples (%d structures), validating on %d; %d parameters",
+        len(train_items),
+        len(train_entries),
+        len(val_items),
+        sum(p.numel() for p in model.parameters()),
+    )
     with distributed() as ctx:
         model.to(ctx.device)
         train_items = [Item(it.targets, it.sample.to(ctx.device)) for it in train_items]
@@ -116,8 +131,12 @@ def train_model(train_entries: Sequence[Mapping[str, str]], val_entries: Sequenc
     return summary
 
 
-def evaluate_model(model_path: str | os.PathLike, targets_path: str | os.PathLike,
-                   output: str | os.PathLike | None = None, partitions_path=None) -> dict[str, float]:
+def evaluate_model(
+    model_path: str | os.PathLike,
+    targets_path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    partitions_path=None,
+) -> dict[str, float]:
     """MAE of a trained model on one structure's targets (refused when the layout, kinds, basis or r_cut differ);
     written as JSON to ``output`` when given (keys ``mae_node_meV``, ``mae_edge_meV``, ``mae_total_meV`` and per
     element pair)."""

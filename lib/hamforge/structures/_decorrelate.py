@@ -92,7 +92,9 @@ class _NearestImage:
         todo = np.flatnonzero(~(dist <= self._margin))
         while todo.size:
             self._margin *= 2.0
-            logger.debug("nearest-image search: %d points farther than margin, margin -> %.3g Å", todo.size, self._margin)
+            logger.debug(
+                "nearest-image search: %d points farther than margin, margin -> %.3g Å", todo.size, self._margin
+            )
             self._tree = self._build()
             d, _ = self._tree.query(query[todo], k=1, distance_upper_bound=self._margin)
             dist[todo] = d
@@ -160,7 +162,8 @@ def rdf(positions, cell, pbc, rmax: float = 6.0, bins: int = 100) -> np.ndarray:
     """Radial distribution function g(r) of one periodic frame.
 
     positions: (N, 3) Å; cell: (3, 3), rows are lattice vectors; pbc: (3,) bool.
-    Returns (bins,) g(r) on the bins [r_k, r_k+1) of a uniform grid on [0, rmax] (the last bin closed). Every periodic image
+    Returns (bins,) g(r) on the bins [r_k, r_k+1) of a uniform grid on [0, rmax] (the last bin closed). Every
+    periodic image
     within ``rmax`` is counted, self-images ``(i, i, R != 0)`` included, so ``rmax`` may exceed half (or
     all) of the cell. Normalised by the ideal-gas count ``N * (N / V) * shell volume`` with ``V = |det cell|``;
     when the cell is not a full 3D cell (zero rows along non-periodic axes) the density is taken as
@@ -391,7 +394,9 @@ def decorrelate(
     d_centre = np.array([ref.distances(positions[t]).mean() for t in around])
     mean, std = float(d_centre.mean()), float(d_centre.std())
     cutoff = mean - settings.z_score * std
-    logger.info("cutoff %.4g Å (mean %.4g, std %.4g over %d frames around %d)", cutoff, mean, std, around.size, ids[centre])
+    logger.info(
+        "cutoff %.4g Å (mean %.4g, std %.4g over %d frames around %d)", cutoff, mean, std, around.size, ids[centre]
+    )
     if not cutoff > 0:
         raise DecorrelationError(
             f"the decorrelation cutoff mean - z_score * std = {mean:.3g} - {settings.z_score} * {std:.3g} Å is not "
@@ -419,10 +424,14 @@ def decorrelate(
     step = max((n_frames - first) // 10, 1)
     for t in range(first, n_frames):
         if too_far[t]:
-            reasons[t] = f"temperature {temps[t]:.0f} K outside {settings.temperature:g}±{settings.temperature_tolerance:g} K"
+            reasons[t] = (
+                f"temperature {temps[t]:.0f} K outside {settings.temperature:g}±{settings.temperature_tolerance:g} K"
+            )
         elif last is None:
             candidate[t] = True
-            reasons[t] = "first equilibrated frame" if t == first else "first equilibrated frame within temperature tolerance"
+            reasons[t] = (
+                "first equilibrated frame" if t == first else "first equilibrated frame within temperature tolerance"
+            )
         else:
             distance[t] = last_index.distances(positions[t]).mean()
             if distance[t] > cutoff:

@@ -23,7 +23,7 @@ import numpy as np
 
 from hamforge._launcher import launcher_command
 from hamforge._process import run_process_group
-from hamforge.io import atomic_path, atomic_paths
+from hamforge.io import atomic_paths
 
 __all__ = [
     "MDError",
@@ -292,13 +292,16 @@ def run_melt_quench(
     if threads > 1:
         cmd += ["-sf", "omp", "-pk", "omp", str(threads)]
     total = sum(settings.stage_steps())
-    logger.info("LAMMPS melt-quench %d (seed %d): %d atoms, %d steps: %s", quench, seed, len(atoms0), total, " ".join(cmd))
+    logger.info(
+        "LAMMPS melt-quench %d (seed %d): %d atoms, %d steps: %s", quench, seed, len(atoms0), total, " ".join(cmd)
+    )
     t0 = time.perf_counter()
     # own session, stopped with every MPI rank on SIGTERM/SIGINT/error (hamforge._process.run_process_group)
     try:
         with open(work / "lammps.stderr", "w") as err:
-            proc = run_process_group(cmd, cwd=work, env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
-                                     stdout=subprocess.DEVNULL, stderr=err)
+            proc = run_process_group(
+                cmd, cwd=work, env=dict(os.environ, OMP_NUM_THREADS=str(threads)), stdout=subprocess.DEVNULL, stderr=err
+            )
     except FileNotFoundError as exc:
         raise MDError(f"cannot start LAMMPS: {exc} (is the launcher right?)") from exc
     wall = time.perf_counter() - t0

@@ -42,7 +42,9 @@ def _read_trajectory(path: Path, stage: str | Sequence[str] | None):
         elif not np.array_equal(atoms.numbers, numbers0):
             raise DecorrelationError(f"{path}: frame {index} has different species (or atom order) than frame 0")
         elif not np.array_equal(atoms.pbc, pbc0):
-            raise DecorrelationError(f"{path}: frame {index} has pbc {atoms.pbc.tolist()} but frame 0 has {pbc0.tolist()}")
+            raise DecorrelationError(
+                f"{path}: frame {index} has pbc {atoms.pbc.tolist()} but frame 0 has {pbc0.tolist()}"
+            )
         frame_stage = atoms.info.get("stage")
         if frame_stage is not None:
             all_stages.add(str(frame_stage))
@@ -88,7 +90,9 @@ def _plot(result: DecorrelationResult, path: Path) -> None:
     ax1.plot(frames, result.signal, color="0.7", lw=0.8, label="1 - cos(RDF_t, RDF_last)")
     ax1.plot(frames, result.smoothed, color="C0", lw=1.5, label="moving average")
     ax1.axhline(result.threshold, color="C3", ls="--", lw=1, label=f"threshold {result.threshold:.3g}")
-    ax1.axvline(result.equilibrated_from, color="k", ls=":", lw=1, label=f"equilibrated from {result.equilibrated_from}")
+    ax1.axvline(
+        result.equilibrated_from, color="k", ls=":", lw=1, label=f"equilibrated from {result.equilibrated_from}"
+    )
     ax1.set_ylabel("RDF distance to last frame")
     ax1.legend(fontsize="small")
     dist = table["distance_to_last_accepted"].to_numpy()
@@ -118,7 +122,8 @@ def decorrelate_trajectory(
     """Decorrelate an extxyz trajectory and write the selected snapshots.
 
     Per-frame ``atoms.info`` may hold ``temperature`` (K), ``step``, ``time_ps`` and ``stage``. With
-    ``stage`` given (a name or several) only frames whose ``info['stage']`` is one of them are considered; frame numbers everywhere
+    ``stage`` given (a name or several) only frames whose ``info['stage']`` is one of them are considered;
+    frame numbers everywhere
     are indices in the whole file. All frames must have the same atoms (species, order) and pbc.
 
     Writes (atomically, via :func:`hamforge.io.atomic_path`):

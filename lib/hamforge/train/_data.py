@@ -23,22 +23,22 @@ __all__ = ["Sample", "make_samples"]
 class Sample:
     """Tensors of one training item. Fields::
 
-        name          # str                 | "<structure>" or "<structure>/part<p>"
-        numbers       # (n_local,) int64    | kind ids (the model's species)
-        edge_index    # (2, e_local) int64  | local [centre; source]
-        edge_vec      # (e_local, 3) float  | Angstrom
-        node_rows     # (n_lab,) int64      | local rows of the labelled nodes
-        node_atoms    # (n_lab,) int64      | their global atom ids
-        node_target   # (n_lab, Dn) float   | folded coupled on-site targets (Hartree)
-        node_mask     # (n_lab, Dn) bool    | columns that exist for each node's kind pair
-        pair_edge     # (e_p,) int64        | local ids of labelled edges with i != j
-        pair_of_edge  # (e_p,) int64        | their row in pair_target
-        pair_ids      # (n_pairs,) int64    | global pair rows (targets.pair_index columns)
-        pair_target   # (n_pairs, Dp) float | folded coupled pair targets (Hartree)
-        pair_mask     # (n_pairs, Dp) bool
-        self_edge     # (e_s,) int64        | local ids of labelled self-image edges (i, i, R != 0)
-        self_node     # (e_s,) int64        | their node row in node_target
-        self_cols     # (e_s, Dn) int64     | pair column of each node column (self_image_column_map)
+    name          # str                 | "<structure>" or "<structure>/part<p>"
+    numbers       # (n_local,) int64    | kind ids (the model's species)
+    edge_index    # (2, e_local) int64  | local [centre; source]
+    edge_vec      # (e_local, 3) float  | Angstrom
+    node_rows     # (n_lab,) int64      | local rows of the labelled nodes
+    node_atoms    # (n_lab,) int64      | their global atom ids
+    node_target   # (n_lab, Dn) float   | folded coupled on-site targets (Hartree)
+    node_mask     # (n_lab, Dn) bool    | columns that exist for each node's kind pair
+    pair_edge     # (e_p,) int64        | local ids of labelled edges with i != j
+    pair_of_edge  # (e_p,) int64        | their row in pair_target
+    pair_ids      # (n_pairs,) int64    | global pair rows (targets.pair_index columns)
+    pair_target   # (n_pairs, Dp) float | folded coupled pair targets (Hartree)
+    pair_mask     # (n_pairs, Dp) bool
+    self_edge     # (e_s,) int64        | local ids of labelled self-image edges (i, i, R != 0)
+    self_node     # (e_s,) int64        | their node row in node_target
+    self_cols     # (e_s, Dn) int64     | pair column of each node column (self_image_column_map)
     """
 
     name: str
@@ -111,5 +111,17 @@ def make_samples(t, name: str, partition=None, dtype=torch.float32) -> list[Samp
         n, e = t.nl.n_atoms, t.nl.n_edges
         return [_sample(t, name, np.arange(n), n, np.arange(e), t.nl.edge_index, np.ones(e, bool), col_map, dtype)]
     partition.check_graph(t.nl)
-    return [_sample(t, f"{name}/part{p.part}", p.nodes, p.n_labelled, p.edges, p.edge_index_local,
-                    p.edge_is_labelled, col_map, dtype) for p in partition.parts]
+    return [
+        _sample(
+            t,
+            f"{name}/part{p.part}",
+            p.nodes,
+            p.n_labelled,
+            p.edges,
+            p.edge_index_local,
+            p.edge_is_labelled,
+            col_map,
+            dtype,
+        )
+        for p in partition.parts
+    ]

@@ -33,13 +33,17 @@ class DistContext:
 
 
 def _slurm_env() -> dict[str, str]:
-    env = {"RANK": os.environ["SLURM_PROCID"], "WORLD_SIZE": os.environ["SLURM_NTASKS"],
-           "LOCAL_RANK": os.environ.get("SLURM_LOCALID", "0")}
+    env = {
+        "RANK": os.environ["SLURM_PROCID"],
+        "WORLD_SIZE": os.environ["SLURM_NTASKS"],
+        "LOCAL_RANK": os.environ.get("SLURM_LOCALID", "0"),
+    }
     if "MASTER_ADDR" not in os.environ:
         nodes = os.environ.get("SLURM_JOB_NODELIST", "localhost")
         try:
-            hosts = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True,
-                                   check=True, timeout=30).stdout.split()
+            hosts = subprocess.run(
+                ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True, timeout=30
+            ).stdout.split()
         except (OSError, subprocess.SubprocessError):
             hosts = [nodes.split(",")[0]]
         env["MASTER_ADDR"] = hosts[0] if hosts else "localhost"

@@ -34,8 +34,12 @@ def self_image_column_map(node_layout, pair_layout) -> np.ndarray:
         kp = int(pair_layout.kind_pair_index(np.array([a]), np.array([a]))[0])
         if kn < 0 or kp < 0:
             raise ValueError(f"kind {kinds[a]!r}: no ({kinds[a]}, {kinds[a]}) kind pair in the layouts")
-        pslots = {(int(pair_layout.slot_shell_a[s]), int(pair_layout.slot_shell_b[s]), int(pair_layout.slot_L[s])):
-                  int(pair_layout.slot_start[s]) for s in np.flatnonzero(pair_layout.slot_kind_pair == kp)}
+        pslots = {
+            (int(pair_layout.slot_shell_a[s]), int(pair_layout.slot_shell_b[s]), int(pair_layout.slot_L[s])): int(
+                pair_layout.slot_start[s]
+            )
+            for s in np.flatnonzero(pair_layout.slot_kind_pair == kp)
+        }
         for s in np.flatnonzero(node_layout.slot_kind_pair == kn):
             key = (int(node_layout.slot_shell_a[s]), int(node_layout.slot_shell_b[s]), int(node_layout.slot_L[s]))
             if key not in pslots:

@@ -33,9 +33,20 @@ __all__ = ["Item", "TrainingError", "evaluate", "train"]
 
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("epoch", "train_loss", "val_loss", "train_mae_node_meV", "train_mae_edge_meV",
-               "train_mae_total_meV", "val_mae_node_meV", "val_mae_edge_meV", "val_mae_total_meV", "lr",
-               "epoch_time_s", "peak_rss_mb")
+CSV_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "train_mae_node_meV",
+    "train_mae_edge_meV",
+    "train_mae_total_meV",
+    "val_mae_node_meV",
+    "val_mae_edge_meV",
+    "val_mae_total_meV",
+    "lr",
+    "epoch_time_s",
+    "peak_rss_mb",
+)
 DETERMINISTIC_COLUMNS = CSV_COLUMNS[:10]  # all but time and memory
 
 
@@ -80,7 +91,7 @@ def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
 def evaluate(model, items: Sequence[Item], ctx=None) -> tuple[float, dict[str, float]]:
     """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients."""
     acc, sq, cnt = MetricsAccumulator(), 0.0, 0
-    mine = items if ctx is None or ctx.backend is None else items[ctx.rank::ctx.world_size]
+    mine = items if ctx is None or ctx.backend is None else items[ctx.rank :: ctx.world_size]
     with torch.no_grad():
         for it in mine:
             nodes, pairs = forward_fold(model, it.sample)
@@ -137,8 +148,14 @@ def _make_optimizer(model, s: TrainSettings):
     return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
 
-def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Sequence[Item], settings: TrainSettings,
-          out_dir: str | os.PathLike, ctx) -> dict:
+def train(
+    model: HamiltonianModel,
+    train_items: Sequence[Item],
+    val_items: Sequence[Item],
+    settings: TrainSettings,
+    out_dir: str | os.PathLike,
+    ctx,
+) -> dict:
     """Train ``model`` in place; write ``out_dir/{latest,best}.pt``, ``metrics.csv``, ``learning_curve.png``.
 
     Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
@@ -155,8 +172,9 @@ def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Seque
 
         net = DistributedDataParallel(model, find_unused_parameters=model.config.predict_overlap)
     opt = _make_optimizer(model, s)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=s.factor, patience=s.patience,
-                                                       threshold=s.threshold, min_lr=s.min_lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=s.factor, patience=s.patience, threshold=s.threshold, min_lr=s.min_lr
+    )
     rows, start, best = [], 1, {"val_loss": math.inf}
     latest = out / "latest.pt"
     if latest.is_file():
@@ -171,8 +189,9 @@ def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Seque
         logger.info("resuming from %s after epoch %d", latest, start - 1)
     n = len(train_items)
     bs = s.batch_size or n
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if s.mixed_precision and ctx.device.type == "cuda"
-                else _null())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if s.mixed_precision and ctx.device.type == "cuda" else _null()
+    )
     t_start = time.perf_counter()
     last_epoch_time = 0.0
     stop_reason = "max_epochs"
@@ -191,14 +210,14 @@ def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Seque
         for batch in batches:
             items = [train_items[k] for k in batch]
             counts = sum(int(it.sample.node_mask.sum()) + int(it.sample.pair_mask.sum()) for it in items)
-            mine = items[ctx.rank::ctx.world_size]
+            mine = items[ctx.rank :: ctx.world_size]
             opt.zero_grad(set_to_none=True)
             scale = ctx.world_size / counts
             work = mine or items[:1]  # an idle rank still joins the gradient all-reduce (with zero weight)
             local_sq = 0.0
             for k, it in enumerate(work):
                 sync = k == len(work) - 1 or ctx.backend is None
-                with (_null() if sync else net.no_sync()), autocast:
+                with _null() if sync else net.no_sync(), autocast:
                     nodes, pairs = forward_fold(net, it.sample)
                     e, _ = squared_error(_wide(nodes), _wide(pairs), it.sample)
                     weight = scale if mine else 0.0
@@ -209,8 +228,10 @@ def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Seque
             total_sq = sum(_all_gather(local_sq, ctx))
             if not math.isfinite(total_sq):
                 names = ", ".join(it.sample.name for it in items)
-                raise TrainingError(f"epoch {epoch}: non-finite loss on batch [{names}]; the last good checkpoint "
-                                    f"is {latest if latest.is_file() else 'not written yet'}")
+                raise TrainingError(
+                    f"epoch {epoch}: non-finite loss on batch [{names}]; the last good checkpoint "
+                    f"is {latest if latest.is_file() else 'not written yet'}"
+                )
             opt.step()
             sq_epoch, cnt_epoch = sq_epoch + total_sq, cnt_epoch + counts
             bar.update(1)
@@ -223,21 +244,42 @@ def train(model: HamiltonianModel, train_items: Sequence[Item], val_items: Seque
         sched.step(monitor)
         lr = opt.param_groups[0]["lr"]
         last_epoch_time = time.perf_counter() - t0
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               **{f"train_{k}": train_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
-               **{f"val_{k}": val_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
-               "lr": lr, "epoch_time_s": last_epoch_time, "peak_rss_mb": _peak_rss_mb()}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **{f"train_{k}": train_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
+            **{f"val_{k}": val_m.get(k, float("nan")) for k in ("mae_node_meV", "mae_edge_meV", "mae_total_meV")},
+            "lr": lr,
+            "epoch_time_s": last_epoch_time,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
         rows.append(row)
-        logger.info("epoch %d: loss %.4g (val %.4g), MAE total %.3f meV (val %.3f), lr %.3g, %.1f s", epoch,
-                    train_loss, val_loss, row["train_mae_total_meV"], row["val_mae_total_meV"], lr, last_epoch_time)
+        logger.info(
+            "epoch %d: loss %.4g (val %.4g), MAE total %.3f meV (val %.3f), lr %.3g, %.1f s",
+            epoch,
+            train_loss,
+            val_loss,
+            row["train_mae_total_meV"],
+            row["val_mae_total_meV"],
+            lr,
+            last_epoch_time,
+        )
         improved = monitor < best.get("monitor", math.inf)
         if improved:
             best = {"epoch": epoch, "monitor": monitor, **row, "val_metrics": val_m, "train_metrics": train_m}
         done = lr <= s.min_lr * (1 + 1e-9) or epoch == s.max_epochs
         if ctx.is_main and (improved or done or epoch % s.checkpoint_every == 0):
-            extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "rng": _rng_states((s.seed, epoch)), "epoch": epoch, "history": rows, "best": best,
-                     "settings": s.to_dict(), "world_size": ctx.world_size}
+            extra = {
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": _rng_states((s.seed, epoch)),
+                "epoch": epoch,
+                "history": rows,
+                "best": best,
+                "settings": s.to_dict(),
+                "world_size": ctx.world_size,
+            }
             if improved:
                 save_checkpoint(out / "best.pt", model, extra)
             save_checkpoint(latest, model, extra)

@@ -68,7 +68,9 @@ class MetricsAccumulator:
         mae = lambda k: self.sums[k] / self.counts[k] * HARTREE_TO_MEV if self.counts[k] else float("nan")  # noqa: E731
         out = {"mae_node_meV": mae("node"), "mae_edge_meV": mae("edge")}
         total = self.counts["node"] + self.counts["edge"]
-        out["mae_total_meV"] = (self.sums["node"] + self.sums["edge"]) / total * HARTREE_TO_MEV if total else float("nan")
+        out["mae_total_meV"] = (
+            (self.sums["node"] + self.sums["edge"]) / total * HARTREE_TO_MEV if total else float("nan")
+        )
         for k in sorted(self.counts):
             if ":" in k:
                 what, lab = k.split(":", 1)

@@ -17,18 +17,18 @@ DTYPES = ("float32", "float64")
 class TrainSettings:
     """Fields::
 
-        lr, min_lr          # Adam learning rate and the minimum of ReduceLROnPlateau (training stops there)
-        patience, factor    # ReduceLROnPlateau: epochs without improvement, lr reduction factor
-        threshold           # relative improvement that counts (ReduceLROnPlateau 'rel' mode)
-        max_epochs          # hard limit on epochs
-        time_budget_s       # wall-time budget (None: unlimited); stops before an epoch that would exceed it
-        batch_size          # samples (structures or partitions) per optimizer step; 0 = all
-        optimizer           # "adam" or "adamw"
-        weight_decay        # for adamw
-        dtype               # "float32" (default) or "float64"
-        mixed_precision     # bfloat16 autocast on CUDA devices (ignored on CPU)
-        seed                # model initialisation and sample order
-        checkpoint_every    # epochs between checkpoints (the last epoch is always written)
+    lr, min_lr          # Adam learning rate and the minimum of ReduceLROnPlateau (training stops there)
+    patience, factor    # ReduceLROnPlateau: epochs without improvement, lr reduction factor
+    threshold           # relative improvement that counts (ReduceLROnPlateau 'rel' mode)
+    max_epochs          # hard limit on epochs
+    time_budget_s       # wall-time budget (None: unlimited); stops before an epoch that would exceed it
+    batch_size          # samples (structures or partitions) per optimizer step; 0 = all
+    optimizer           # "adam" or "adamw"
+    weight_decay        # for adamw
+    dtype               # "float32" (default) or "float64"
+    mixed_precision     # bfloat16 autocast on CUDA devices (ignored on CPU)
+    seed                # model initialisation and sample order
+    checkpoint_every    # epochs between checkpoints (the last epoch is always written)
     """
 
     lr: float = 1e-4
@@ -50,7 +50,9 @@ class TrainSettings:
         def bad(key, msg):
             raise ValueError(f"train.{key}: {msg}")
 
-        for key in ("lr", "min_lr", "factor", "threshold", "weight_decay") + (("time_budget_s",) if self.time_budget_s is not None else ()):
+        for key in ("lr", "min_lr", "factor", "threshold", "weight_decay") + (
+            ("time_budget_s",) if self.time_budget_s is not None else ()
+        ):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 bad(key, f"must be a finite number, got {v!r}")
