@@ -19,6 +19,7 @@ include: "workflow/rules/targets.smk"
 include: "workflow/rules/partition.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/validate.smk"
 include: "workflow/rules/release.smk"
 
 

@@ -108,8 +108,17 @@ def test_smoke_workflow_trains_and_evaluates_on_the_test_quench(smoke_run):
     metrics = sorted((smoke_run / "validation").glob("q1_*/metrics.json"))  # the test quench, never trained on
     assert len(metrics) == 1
     m = json.loads(metrics[0].read_text())
-    for key in ("mae_node_meV", "mae_edge_meV", "mae_total_meV", "mae_edge_Si-Si_meV"):
+    for key in (
+        "mae_node_meV",
+        "mae_edge_meV",
+        "mae_total_meV",
+        "mae_edge_Si-Si_meV",
+        "eig_rel_l1",
+        "eig_rel_l1_occupied",
+    ):
         assert np.isfinite(m[key]) and m[key] > 0
+    for plot in ("spectra.png", "parity.png", "error_vs_distance.png"):
+        assert (metrics[0].parent / plot).read_bytes()[:4] == b"\x89PNG"
     assert (model_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -122,3 +131,21 @@ def test_smoke_workflow_predicts_the_test_structure_and_a_supercell(smoke_run):
     for d in (small, big):
         assert abs(d.H - d.H.T).max() == 0.0  # symmetrized exactly
         assert d.provenance["min_eigenvalue_S"] > 0
+
+
+@pytest.mark.slow
+def test_smoke_workflow_report_builds(smoke_run):
+    """Every registered plot (learning curve, spectra, parity, error vs distance) lands in the HTML report."""
+    work = smoke_run.parents[1]
+    exe = Path(sys.executable).parent / "snakemake"
+    res = subprocess.run(
+        [str(exe), "--configfile", "config/smoke.yaml", "--report", "report.html"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    html = (work / "report.html").read_text(errors="replace")
+    for name in ("learning_curve.png", "spectra.png", "parity.png"):
+        assert name in html

@@ -38,7 +38,7 @@ rule evaluate:
         model=f"{RESULTS}/{{material}}/model/model.pt",
         targets=f"{RESULTS}/{{material}}/targets/{{structure}}.h5",
     output:
-        metrics=f"{RESULTS}/{{material}}/validation/{{structure}}/metrics.json",
+        mae=f"{RESULTS}/{{material}}/validation/{{structure}}/mae.json",
     log:
         f"{RESULTS}/logs/{{material}}/evaluate/{{structure}}.log",
     conda:

@@ -31,6 +31,10 @@ class SCFSummary:
     version: str | None
     finished: bool
     scf_reported: bool = True  # False: the output holds no SCF outcome at all (cut short, or no SCF ran)
+    n_electrons: int | None = None  # CP2K's "Number of electrons" (valence electrons of the cell)
+
+
+_ELECTRONS = re.compile(r"^\s*Number of electrons:\s+(\d+)\s*$", re.M)
 
 
 def read_scf_summary(path: str | os.PathLike) -> SCFSummary:
@@ -53,6 +57,7 @@ def read_scf_summary(path: str | os.PathLike) -> SCFSummary:
         version=version.group(1) if version else None,
         finished="PROGRAM ENDED AT" in text,
         scf_reported=bool(conv or notconv),
+        n_electrons=int(electrons[-1]) if (electrons := _ELECTRONS.findall(text)) else None,
     )
 
 

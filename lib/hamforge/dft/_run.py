@@ -172,7 +172,13 @@ def parse_cp2k_run(
                 )
             logger.warning("%s %s; accepted because allow_unconverged is set", out, why)
             prov["accepted_unconverged"] = True
-        prov.update(cp2k_version=s.version, scf_converged=s.converged, scf_steps=s.n_steps, energy_hartree=s.energy)
+        prov.update(
+            cp2k_version=s.version,
+            scf_converged=s.converged,
+            scf_steps=s.n_steps,
+            energy_hartree=s.energy,
+            n_electrons=s.n_electrons,
+        )
     else:
         logger.warning("%s: no %s, so the SCF outcome of these matrices is unknown", run_dir, OUTPUT_NAME)
     prov.update(provenance or {})
