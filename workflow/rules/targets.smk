@@ -1,5 +1,9 @@
 # Stage 4: coupled-basis learning targets on the fold-aware periodic graph, and the per-quench dataset index.
 
+# the index is a few lines of JSON: never worth a cluster job
+localrules:
+    index,
+
 
 rule targets:
     input:
