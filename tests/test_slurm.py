@@ -70,7 +70,7 @@ def work(tmp_path):
 @pytest.mark.slow
 def test_smoke_workflow_runs_through_slurm(work, tmp_path_factory):
     results = tmp_path_factory.mktemp("slurm-results")
-    res = _snakemake(work, "--configfile", "config/smoke.yaml", "--config", f"results={results}", timeout=1500)
+    res = _snakemake(work, "--configfile", "config/smoke.yaml", "--config", f"results={results}", timeout=2400)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     assert "submitted with SLURM jobid" in out  # really went through sbatch, not local execution
@@ -97,7 +97,11 @@ def test_failing_job_is_reported_and_keeps_its_log(work, tmp_path_factory):
     results = tmp_path_factory.mktemp("slurm-fail")
     cfg = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     mat = cfg["materials"]["a-Si"]
-    mat["md"]["potential"]["file"] = "Nonexistent.sw"  # the bad setting: LAMMPS cannot open the potential
+    # the bad setting: a potential file that exists (so the checks at workflow start pass) but that LAMMPS cannot
+    # parse; the job fails inside SLURM
+    bad_potential = results / "broken.sw"
+    bad_potential.write_text("Si Si Si this is not a Stillinger-Weber parameter line\n")
+    mat["md"]["potential"]["file"] = str(bad_potential)
     mat["md"]["quenches"], mat["test_quench"] = 1, 0  # one melt-quench job
     cfg["results"] = str(results)
     bad = work / "config" / "bad-potential.yaml"
@@ -114,5 +118,6 @@ def test_failing_job_is_reported_and_keeps_its_log(work, tmp_path_factory):
     kept = list((work / ".snakemake" / "slurm_logs" / "rule_melt_quench").rglob("*.log"))
     assert len(kept) == 1, kept
     assert str(kept[0]) in out
-    assert "potential file 'Nonexistent.sw' not found" in kept[0].read_text()
+    kept_text = kept[0].read_text()
+    assert "LAMMPS failed" in kept_text and "broken.sw" in kept_text
     assert not (results / "a-Si" / "md" / "q0" / "trajectory.extxyz").exists()
