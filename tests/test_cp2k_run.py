@@ -37,7 +37,7 @@ def test_input_validated_against_installed_schema():
     for needle in (
         "&KS_CSR_WRITE",
         "FILENAME =KS.csr",
-        "BINARY T",
+        "BINARY .TRUE.",
         "&S_CSR_WRITE",
         "EIGENVALUES",
         "CUTOFF 200.0",
