@@ -102,11 +102,13 @@ def test_failing_job_is_reported_and_keeps_its_log(work, tmp_path_factory):
     bad_potential = results / "broken.sw"
     bad_potential.write_text("Si Si Si this is not a Stillinger-Weber parameter line\n")
     mat["md"]["potential"]["file"] = str(bad_potential)
-    mat["md"]["quenches"], mat["test_quench"] = 1, 0  # one melt-quench job
+    # two quenches (the config checks need one to train on besides the test quench); only q0 is asked for below
+    mat["md"]["quenches"], mat["test_quench"] = 2, 1
     cfg["results"] = str(results)
     bad = work / "config" / "bad-potential.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    res = _snakemake(work, "--configfile", str(bad), timeout=900)
+    target = results / "a-Si" / "md" / "q0" / "trajectory.extxyz"  # one melt-quench job
+    res = _snakemake(work, "--configfile", str(bad), str(target), timeout=900)
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-4000:]
     log = results / "logs" / "a-Si" / "melt_quench" / "q0.log"
