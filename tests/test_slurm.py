@@ -108,7 +108,7 @@ def test_failing_job_is_reported_and_keeps_its_log(work, tmp_path_factory):
     bad = work / "config" / "bad-potential.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     target = results / "a-Si" / "md" / "q0" / "trajectory.extxyz"  # one melt-quench job
-    res = _snakemake(work, "--configfile", str(bad), str(target), timeout=900)
+    res = _snakemake(work, str(target), "--configfile", str(bad), timeout=900)  # --configfile takes several
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-4000:]
     log = results / "logs" / "a-Si" / "melt_quench" / "q0.log"
