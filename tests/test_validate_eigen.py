@@ -152,13 +152,17 @@ def test_cp2k_shift_invert_window_matches_dense(hfo2):
 
 
 def test_eigen_cli_and_file_errors(tmp_path, hfo2):
+    import dataclasses
+
     ref, other = tmp_path / "ref.h5", tmp_path / "other.h5"
-    write_matrix_file(ref, hfo2)
+    assert hfo2.provenance["n_electrons"] == 96  # the parser records CP2K's "Number of electrons"
+    no_count = {k: v for k, v in hfo2.provenance.items() if k != "n_electrons"}
+    write_matrix_file(ref, dataclasses.replace(hfo2, provenance=no_count))
     ap = argparse.ArgumentParser()
     add_validate_parsers(ap.add_subparsers(dest="command"))
     args = ap.parse_args(["eigen", str(ref), str(ref), "-o", str(tmp_path / "m" / "x.json"), "--no-plots"])
     with pytest.raises(ValidationError, match=r"ref\.h5: n_occupied"):
-        args.func(args)  # the fixture's provenance does not record the electron count
+        args.func(args)  # without the electron count in the provenance, --n-occupied is required
     args = ap.parse_args(["eigen", str(ref), str(ref), "-o", str(tmp_path / "m" / "x.json"), "--n-occupied", "48"])
     assert args.func(args) == 0
     assert json.loads((tmp_path / "m" / "x.json").read_text())["eig_rel_l1"] == 0.0
