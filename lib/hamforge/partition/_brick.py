@@ -51,7 +51,7 @@ import numpy as np
 from hamforge.geometry import NeighborList
 from hamforge.partition._checks import check_n_parts, check_nl, finish
 from hamforge.partition._geometry import frame
-from hamforge.partition._lownn import node_degree
+from hamforge.partition._lownn import balance_weights
 
 __all__ = ["BrickLayout", "partition_brick", "plan_brick"]
 
@@ -210,15 +210,7 @@ def partition_brick(
     nl = check_nl(nl)
     n_parts = check_n_parts(n_parts, nl.n_atoms)
     fr = frame(nl, positions)
-    if weights is None:
-        w = node_degree(nl).astype(np.float64)
-    else:
-        w = np.asarray(weights)
-        if w.shape != (nl.n_atoms,):
-            raise ValueError(f"weights: expected shape ({nl.n_atoms},), got {w.shape}")
-        w = np.asarray(w, dtype=np.float64)
-        if not np.all(np.isfinite(w)) or (w.size and w.min() < 0):
-            raise ValueError("weights: must be finite and >= 0")
+    w = balance_weights(nl, weights)
     everyone = np.arange(nl.n_atoms, dtype=np.int64)
     if layout is None:
         extent = [fr.extent(everyone, k, bool(fr.pbc[k])) for k in range(3)]

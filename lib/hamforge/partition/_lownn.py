@@ -43,6 +43,19 @@ def node_degree(nl: NeighborList) -> np.ndarray:
     return np.diff(row_pointers(check_nl(nl)))
 
 
+def balance_weights(nl: NeighborList, weights=None) -> np.ndarray:
+    """``(N,)`` float64 per-atom cost the cuts balance: ``weights`` checked, or the node degree (edges owned)."""
+    if weights is None:
+        return node_degree(nl).astype(np.float64)
+    w = np.asarray(weights)
+    if w.shape != (nl.n_atoms,):
+        raise ValueError(f"weights: expected shape ({nl.n_atoms},), got {w.shape}")
+    w = np.asarray(w, dtype=np.float64)
+    if not np.all(np.isfinite(w)) or (w.size and w.min() < 0):
+        raise ValueError("weights: must be finite and >= 0")
+    return w
+
+
 def partition_lownn(nl: NeighborList, positions, n_parts: int, *, weights=None) -> np.ndarray:
     """Low-NN recursive bisection (module docstring).
 
@@ -58,15 +71,7 @@ def partition_lownn(nl: NeighborList, positions, n_parts: int, *, weights=None) 
     nl = check_nl(nl)
     n_parts = check_n_parts(n_parts, nl.n_atoms)
     fr = frame(nl, positions)
-    if weights is None:
-        w = node_degree(nl).astype(np.float64)
-    else:
-        w = np.asarray(weights)
-        if w.shape != (nl.n_atoms,):
-            raise ValueError(f"weights: expected shape ({nl.n_atoms},), got {w.shape}")
-        w = np.asarray(w, dtype=np.float64)
-        if not np.all(np.isfinite(w)) or (w.size and w.min() < 0):
-            raise ValueError("weights: must be finite and >= 0")
+    w = balance_weights(nl, weights)
     out = np.zeros(nl.n_atoms, dtype=np.int64)
     # Depth-first over domains: (atom ids, parts to make, axes already cut, first part id).
     stack = [(np.arange(nl.n_atoms, dtype=np.int64), n_parts, np.zeros(3, dtype=bool), 0)]
