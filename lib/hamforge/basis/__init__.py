@@ -26,7 +26,7 @@ from hamforge.basis._overlap import (
     resolve_basis_sets,
 )
 from hamforge.basis._overlap_check import check_overlap_positive, overlap_min_eigenvalue
-from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, orbital_table
+from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, RaggedBlocks, orbital_table
 
 __all__ = [
     "DEFAULT_EPS",
@@ -36,6 +36,7 @@ __all__ = [
     "ElementBasis",
     "GaussianBasis",
     "OrbitalTable",
+    "RaggedBlocks",
     "OverlapChunk",
     "OverlapError",
     "ShellGroup",

@@ -25,7 +25,7 @@ import numpy as np
 from hamforge.basis._cp2k_file import read_cp2k_gaussians, resolve_cp2k_data_file
 from hamforge.basis._gaussians import GaussianBasis, LibcintSites, angstrom_to_bohr, libcint_kind
 from hamforge.basis._images import ImageSearch
-from hamforge.basis._types import BasisError, ElementBasis
+from hamforge.basis._types import BasisError, ElementBasis, RaggedBlocks
 
 __all__ = [
     "DEFAULT_EPS",
@@ -53,23 +53,8 @@ class OverlapError(BasisError):
     """Bad input for the overlap integrals (shapes, indices, basis specification) or an invalid S."""
 
 
-class Blocks(NamedTuple):
-    """Dense blocks in one flat array; the same fields as ``hamforge.graph.RaggedBlocks`` (pass it as is).
-
-    Fields::
-
-        data     # (sum_p rows_p * cols_p,) float64 | blocks row-major, one after the other
-        offsets  # (P + 1,) int64                   | block p is data[offsets[p]:offsets[p + 1]]
-        shape    # (P, 2) int64                     | (rows, cols) of block p
-    """
-
-    data: np.ndarray
-    offsets: np.ndarray
-    shape: np.ndarray
-
-    def block(self, p: int) -> np.ndarray:
-        r, c = (int(v) for v in self.shape[p])
-        return self.data[self.offsets[p] : self.offsets[p + 1]].reshape(r, c)
+# Per-edge overlap blocks use the project's one ragged-block record (hamforge.graph re-exports it).
+Blocks = RaggedBlocks
 
 
 class OverlapChunk(NamedTuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -96,3 +97,28 @@ def orbital_table(kinds, basis: dict[str, ElementBasis]) -> OrbitalTable:
         l[sel] = l_arr[local[sel]]
         m[sel] = m_arr[local[sel]]
     return OrbitalTable(atom=atom, shell=shell, l=l, m=m, n_orb=n_orb, offset=offset)
+
+
+class RaggedBlocks(NamedTuple):
+    """Dense blocks of different shapes in one flat array (atom blocks of H or S; one record for every room).
+
+    Fields::
+
+        data     # (sum_p rows_p * cols_p,) float64 | blocks row-major, one after the other
+        offsets  # (P + 1,) int64                   | block p is data[offsets[p]:offsets[p + 1]]
+        shape    # (P, 2) int64                     | (rows, cols) of block p
+    """
+
+    data: np.ndarray
+    offsets: np.ndarray
+    shape: np.ndarray
+
+    def block(self, p: int) -> np.ndarray:
+        """Block ``p`` as a ``(rows, cols)`` view of ``data``."""
+        r, c = (int(v) for v in self.shape[p])
+        return self.data[self.offsets[p] : self.offsets[p + 1]].reshape(r, c)
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of blocks P."""
+        return int(self.shape.shape[0])

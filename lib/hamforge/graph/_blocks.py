@@ -21,9 +21,9 @@ small cell compares the folded prediction with its Gamma blocks.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
+
+from hamforge.basis import RaggedBlocks
 
 __all__ = [
     "RaggedBlocks",
@@ -38,31 +38,6 @@ __all__ = [
 
 # Matrix elements handled per vectorized step (bounds temporaries to ~100 MB).
 _ELEMENTS_PER_CHUNK = 1 << 20
-
-
-class RaggedBlocks(NamedTuple):
-    """Dense blocks of different shapes in one flat array.
-
-    Fields::
-
-        data     # (sum_p rows_p * cols_p,) float64 | blocks row-major, one after the other
-        offsets  # (P + 1,) int64                   | block p is data[offsets[p]:offsets[p + 1]]
-        shape    # (P, 2) int64                     | (rows, cols) of block p
-    """
-
-    data: np.ndarray
-    offsets: np.ndarray
-    shape: np.ndarray
-
-    def block(self, p: int) -> np.ndarray:
-        """Block ``p`` as a ``(rows, cols)`` view of ``data``."""
-        r, c = (int(v) for v in self.shape[p])
-        return self.data[self.offsets[p] : self.offsets[p + 1]].reshape(r, c)
-
-    @property
-    def n_blocks(self) -> int:
-        """Number of blocks P."""
-        return int(self.shape.shape[0])
 
 
 def ragged_blocks(data, n_rows, n_cols) -> RaggedBlocks:
