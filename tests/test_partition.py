@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from _systems import TRICLINIC, system  # tests/_systems.py: shared random structures
 from hamforge.cli import add_partition_parser
 from hamforge.graph import load_structure_graph, neighbor_list
 from hamforge.io import TargetsFileError, read_targets_file
@@ -34,19 +35,6 @@ from hamforge.partition import (
     write_partitions,
 )
 from hamforge.stages import write_partition_outputs
-
-# Skewed cell: |a1| = 16 is the longest lattice vector but the largest perpendicular height is along a3
-# (heights 6.30, 6.0, 11.0 Angstrom).
-TRICLINIC = np.array([[16.0, 0.0, 0.0], [14.0, 6.0, 0.0], [0.0, 0.0, 11.0]])
-
-
-def system(n, cell, pbc=(True, True, True), seed=0, r_cut=4.0, frac=None):
-    """Random atoms (uniform fractional coordinates unless ``frac`` is given) and their neighbour list."""
-    rng = np.random.default_rng(seed)
-    cell = np.asarray(cell, float)
-    f = rng.random((n, 3)) if frac is None else frac
-    x = f @ cell
-    return x, neighbor_list(x, cell, pbc, r_cut)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from _systems import TRICLINIC, system  # tests/_systems.py: shared random structures
 from hamforge.cli import build_parser
 from hamforge.graph import neighbor_list
 from hamforge.partition import (
@@ -19,17 +20,6 @@ from hamforge.partition import (
     partition_metrics,
     plan_brick,
 )
-
-TRICLINIC = np.array([[16.0, 0.0, 0.0], [14.0, 6.0, 0.0], [0.0, 0.0, 11.0]])  # as in test_partition.py
-
-
-def system(n, cell, pbc=(True, True, True), seed=0, r_cut=4.0, frac=None):
-    """Random atoms (uniform fractional coordinates unless ``frac`` is given) and their neighbour list."""
-    rng = np.random.default_rng(seed)
-    cell = np.asarray(cell, float)
-    f = rng.random((n, 3)) if frac is None else frac
-    x = f @ cell
-    return x, neighbor_list(x, cell, pbc, r_cut)
 
 
 @pytest.fixture(scope="module")
