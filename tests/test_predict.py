@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from hamforge.basis import ElementBasis, orbital_table, overlap_blocks
+from hamforge.basis import ElementBasis, orbital_table, overlap_blocks, overlap_matrix, overlap_range
 from hamforge.graph import build_targets, neighbor_list
 from hamforge.io import MatrixData, Structure, read_matrix_file, write_matrix_file
 from hamforge.model import EDGE_OUT, HamiltonianModel, ModelConfig, save_checkpoint
 from hamforge.predict import (
+    DEFAULT_OVERLAP_EPS,
     PredictError,
     predict_file,
     predict_structure,
@@ -174,8 +175,16 @@ def test_per_image_blocks_fold_to_gamma_and_S_is_the_basis_overlap(unit_and_mode
         diff = r.images.at_k(which, (0, 0, 0)) - m
         assert abs(diff).max() < 1e-14, which
         assert abs(r.images.gamma(which) - m).max() < 1e-14
+    # S is not cut at the model's r_cut (3.6 A) but at the basis's overlap range at the default eps (C/Si SZV:
+    # ~11 A): its Gamma matrix equals the basis's Gamma overlap at that eps (the same blocks; 1e-15 rounding)
+    # and has many more elements than H
+    s_range = prov["overlap_range_angstrom"]
+    assert s_range == overlap_range(SIC, eps=DEFAULT_OVERLAP_EPS) > 2.5 * R_CUT
+    assert prov["overlap_eps"] == DEFAULT_OVERLAP_EPS and prov["n_edges_S"] > 10 * prov["n_edges"]
+    ref = overlap_matrix(big.positions, big.cell, big.pbc, big.kinds.astype(str), SIC, r_cut=s_range)
+    assert abs(r.S - ref).max() < 1e-15 and r.S.nnz > 2 * r.H.nnz
     # per-image S equals the exact basis overlap on the same edges (libcint), up to the symmetrization (1e-15)
-    nl = neighbor_list(big.positions, big.cell, big.pbc, R_CUT)
+    nl = neighbor_list(big.positions, big.cell, big.pbc, s_range)
     nodes, edges = overlap_blocks(big.positions, big.cell, big.kinds.astype(str), SIC, nl.edge_index, nl.shift)
     tab = orbital_table(big.kinds, SIC)
     for e in range(0, nl.n_edges, 5):

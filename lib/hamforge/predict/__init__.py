@@ -3,7 +3,8 @@
 Any structure (an ASE-readable file or a matrix file), tiled ``NX x NY x NZ``; the graph is split into augmented
 partitions (halo of ``model.config.halo`` hops) that run through the model one at a time under ``no_grad``;
 per-image blocks are symmetrized explicitly (the asymmetry removed is reported); the exact S comes from
-``hamforge.basis``; the Gamma and per-image H and S are written row slab by row slab as a matrix file version 2.
+``hamforge.basis`` within the basis's own overlap range; the Gamma and per-image H and S are written row slab by
+row slab as a matrix file version 2.
 """
 
 from hamforge.predict._assemble import image_table, iter_row_slabs
@@ -18,6 +19,7 @@ from hamforge.predict._inputs import (
 )
 from hamforge.predict._predict import (
     DEFAULT_OVERLAP_CHECK_ORBITALS,
+    DEFAULT_OVERLAP_EPS,
     Prediction,
     predict_file,
     predict_structure,
@@ -28,6 +30,7 @@ from hamforge.predict._symmetry import symmetrize_blocks
 __all__ = [
     "DEFAULT_ATOMS_PER_PART",
     "DEFAULT_OVERLAP_CHECK_ORBITALS",
+    "DEFAULT_OVERLAP_EPS",
     "MIN_ATOM_DISTANCE",
     "PredictError",
     "Prediction",

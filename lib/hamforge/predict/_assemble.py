@@ -19,24 +19,26 @@ __all__ = ["image_table", "iter_row_slabs"]
 _SLAB_ELEMENTS = 1 << 22
 
 
-def image_table(nl) -> tuple[np.ndarray, np.ndarray]:
-    """``(shifts (K, 3), edge_image (E,))``: the distinct lattice images of the edges plus ``R = 0``, sorted
-    lexicographically, and the image index of every edge."""
-    shifts, inv = np.unique(
-        np.concatenate([np.zeros((1, 3), np.int64), np.asarray(nl.shift, np.int64)]), axis=0, return_inverse=True
-    )
-    return shifts, np.asarray(inv, np.int64).reshape(-1)[1:]
+def image_table(*nls) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(shifts (K, 3), [edge_image (E_k,) per list])``: the distinct lattice images of the edges of all the
+    neighbour lists plus ``R = 0``, sorted lexicographically, and the image index of every edge of each list
+    (H and S may have different ranges but share one image table in a matrix file)."""
+    parts = [np.zeros((1, 3), np.int64)] + [np.asarray(nl.shift, np.int64).reshape(-1, 3) for nl in nls]
+    shifts, inv = np.unique(np.concatenate(parts), axis=0, return_inverse=True)
+    inv = np.asarray(inv, np.int64).reshape(-1)
+    bounds = np.cumsum([p.shape[0] for p in parts])
+    return shifts, [inv[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def iter_row_slabs(nodes, edges, nl, rev, n_orb, orb_offset, edge_image, zero_image: int):
+def iter_row_slabs(nodes, edges, nl, rev, n_orb, orb_offset, edge_image, zero_image: int, n_img: int):
     """Yield ``(gamma_slab, image_slab)`` CSR row slabs (consecutive atoms) covering all rows in order.
 
     ``nodes``/``edges``: symmetrized blocks; ``rev``: reverse edge of every edge; ``n_orb`` (N,), ``orb_offset``
-    (N + 1,); ``edge_image`` (E,) image index; ``zero_image`` the index of ``R = 0``.
+    (N + 1,); ``edge_image`` (E,) image index into a table of ``n_img`` images; ``zero_image`` the index of
+    ``R = 0``.
     """
     n = n_orb.shape[0]
     norb = int(orb_offset[-1])
-    n_img = int(edge_image.max(initial=zero_image)) + 1
     i, j = nl.edge_index
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(i, minlength=n), out=ptr[1:])

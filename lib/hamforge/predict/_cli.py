@@ -24,6 +24,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         method=args.method,
         device=args.device,
         basis_file=args.basis_file,
+        overlap_eps=args.overlap_eps,
         overlap_check_orbitals=args.overlap_check_orbitals,
     )
     a = prov["asymmetry_before_symmetrization_hartree"]
@@ -40,6 +41,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eps(text: str) -> float:
+    """argparse type: a number in (0, 1) (a block-norm threshold)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < x < 1:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return x
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from hamforge.io import export_matrices, read_matrix_file
 
@@ -54,7 +66,7 @@ def add_predict_parsers(subparsers) -> None:
     """Add the ``predict`` and ``export`` subcommands to an ``argparse`` subparsers object; set ``func``."""
     from hamforge.io import EXPORT_FORMATS
     from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART
-    from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS
+    from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS, DEFAULT_OVERLAP_EPS
 
     p = subparsers.add_parser(
         "predict",
@@ -86,6 +98,14 @@ def add_predict_parsers(subparsers) -> None:
     p.add_argument("--method", choices=("lownn", "slices", "metis"), default="lownn", help="partitioner")
     p.add_argument("--device", default=None, help="torch device (default: where the checkpoint loads, cpu)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for the exact S (default BASIS_MOLOPT)")
+    p.add_argument(
+        "--overlap-eps",
+        type=_eps,
+        default=DEFAULT_OVERLAP_EPS,
+        metavar="EPS",
+        help=f"S blocks of atom pairs with ||S_ij|| below EPS are left out; sets the range of S "
+        f"(default {DEFAULT_OVERLAP_EPS:g}; see docs/overlap.md)",
+    )
     p.add_argument(
         "--overlap-check-orbitals",
         type=int,

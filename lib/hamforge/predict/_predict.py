@@ -2,8 +2,9 @@
 
 Pipeline (``docs/predict.md``): structure -> tiling -> neighbour list at the model's r_cut -> streamed
 partitioned inference (``_infer``) -> explicit symmetrization (``_symmetry``) -> exact per-image overlaps
-from ``hamforge.basis`` on the same edges, streamed -> per-image and Gamma CSR rows written slab by slab
-(``_assemble``) -> positive-definiteness check of S where affordable.
+from ``hamforge.basis`` on the edges within the basis's overlap range (not the model's r_cut: S is a property of
+the basis and the geometry, and a truncated S can stop being positive definite), streamed -> per-image and
+Gamma CSR rows written slab by slab (``_assemble``) -> positive-definiteness check of S where affordable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hamforge.basis import iter_overlap_blocks, orbital_table
+from hamforge.basis import iter_overlap_blocks, orbital_table, overlap_range
 from hamforge.graph import (
     RaggedBlocks,
     neighbor_list,
@@ -34,12 +35,24 @@ from hamforge.predict._inputs import (
 )
 from hamforge.predict._symmetry import symmetrize_blocks
 
-__all__ = ["DEFAULT_OVERLAP_CHECK_ORBITALS", "Prediction", "predict_file", "predict_structure", "write_prediction"]
+__all__ = [
+    "DEFAULT_OVERLAP_CHECK_ORBITALS",
+    "DEFAULT_OVERLAP_EPS",
+    "Prediction",
+    "predict_file",
+    "predict_structure",
+    "write_prediction",
+]
 
 logger = logging.getLogger(__name__)
 
 # Largest Gamma S whose smallest eigenvalue is computed (Lanczos on the whole matrix; ~1 min at this size).
 DEFAULT_OVERLAP_CHECK_ORBITALS = 50_000
+
+# S blocks of atom pairs whose block norm ||S_ij||_F is below this are left out (hamforge.basis.overlap_range).
+# CP2K's own screening (EPS_PGF_ORB) leaves ~1e-7 differences in the S it prints (docs/overlap.md), so 1e-8 keeps
+# the predicted S at least as complete as the DFT one; Si SZV: 11.45 A (1e-12 would be 13.9 A, 1.9x the edges).
+DEFAULT_OVERLAP_EPS = 1e-8
 
 
 @dataclass(eq=False)
@@ -49,11 +62,12 @@ class Prediction:
     structure   # Structure             | the (tiled) structure
     atom_kind   # (N,) int64            | kind ids (positions in basis_kinds)
     basis       # kind -> ElementBasis  | the model's basis
-    nl          # NeighborList          | edges (i, j, R) within the model's r_cut
+    nl          # NeighborList          | edges (i, j, R) within the model's r_cut: the edges of H
     H_nodes     # RaggedBlocks (N)      | on-site blocks H_ii(0), Hartree
     H_edges     # RaggedBlocks (E)      | per-image blocks H_ij(R)
     S_nodes     # RaggedBlocks (N) | None
-    S_edges     # RaggedBlocks (E) | None
+    S_edges     # RaggedBlocks (E_S) | None | per-image blocks S_ij(R) on the edges of nl_S
+    nl_S        # NeighborList | None   | edges of S: within max(r_cut, overlap range of the basis)
     report      # dict                  | asymmetry, sizes, timings (seconds per step)
     """
 
@@ -65,6 +79,7 @@ class Prediction:
     H_edges: RaggedBlocks
     S_nodes: RaggedBlocks | None
     S_edges: RaggedBlocks | None
+    nl_S: Any = None
     report: dict = field(default_factory=dict)
 
 
@@ -74,6 +89,7 @@ def predict_structure(
     atom_kind=None,
     *,
     overlap: bool = True,
+    overlap_eps: float = DEFAULT_OVERLAP_EPS,
     symmetrize: bool = True,
     basis_file=None,
     n_parts: int | None = None,
@@ -84,7 +100,9 @@ def predict_structure(
 ) -> Prediction:
     """Predicted per-image H blocks (and exact S blocks) of ``structure`` (already tiled).
 
-    ``atom_kind`` defaults to :func:`structure_kinds`. ``symmetrize=False`` keeps the raw network outputs (the
+    ``atom_kind`` defaults to :func:`structure_kinds`. S is computed on the pairs within the basis's overlap
+    range at ``overlap_eps`` (:func:`hamforge.basis.overlap_range`; at least the model's r_cut, so every H edge
+    has its S block). ``symmetrize=False`` keeps the raw network outputs (the
     report still gives their asymmetry). Other options: :func:`hamforge.predict._infer.predict_blocks`.
     """
     cfg = model.config
@@ -118,13 +136,15 @@ def predict_structure(
         work = tuple(RaggedBlocks(b.data.copy(), b.offsets, b.shape) for b in work)
     asym = symmetrize_blocks(*work, rev)
     times["symmetrize_s"] = time.perf_counter() - t0
-    s_nodes = s_edges = None
-    s_asym = {}
+    s_nodes = s_edges = nl_s = None
+    s_asym, s_info = {}, {}
     if overlap:
         t0 = time.perf_counter()
-        s_nodes, s_edges = _overlap(structure, nl, basis, basis_file)
-        s_asym = symmetrize_blocks(s_nodes, s_edges, rev)
+        nl_s, s_range = _overlap_edges(structure, nl, basis, basis_file, overlap_eps)
+        s_nodes, s_edges = _overlap(structure, nl_s, basis, basis_file)
+        s_asym = symmetrize_blocks(s_nodes, s_edges, reverse_edge_index(nl_s) if nl_s is not nl else rev)
         times["overlap_s"] = time.perf_counter() - t0
+        s_info = {"overlap_eps": float(overlap_eps), "overlap_range_angstrom": s_range, "n_edges_S": int(nl_s.n_edges)}
     report = {
         "n_atoms": int(nl.n_atoms),
         "n_edges": int(nl.n_edges),
@@ -134,6 +154,7 @@ def predict_structure(
         "symmetrized": bool(symmetrize),
         "asymmetry_before_symmetrization_hartree": asym,
         "timings_s": times,
+        **s_info,
     }
     if s_asym:
         report["overlap_asymmetry_before_symmetrization"] = s_asym
@@ -148,7 +169,26 @@ def predict_structure(
         asym["onsite_asymmetry_max"],
         asym["max_abs"],
     )
-    return Prediction(structure, np.asarray(atom_kind, np.int64), basis, nl, h_nodes, h_edges, s_nodes, s_edges, report)
+    kinds = np.asarray(atom_kind, np.int64)
+    return Prediction(structure, kinds, basis, nl, h_nodes, h_edges, s_nodes, s_edges, nl_s, report)
+
+
+def _overlap_edges(structure, nl, basis, basis_file, eps) -> tuple[Any, float]:
+    """(neighbour list of the S blocks, overlap range in Angstrom): the model's ``nl`` itself when the basis's
+    range at ``eps`` is within r_cut, else a neighbour list at that range (a superset of ``nl``)."""
+    from hamforge.basis import BasisError, OverlapError
+
+    used = {k: basis[k] for k in sorted(set(np.asarray(structure.kinds).tolist()))}
+    try:
+        s_range = float(overlap_range(used, eps=eps, basis_file=basis_file))
+    except (BasisError, OverlapError) as exc:
+        raise PredictError(f"overlap_eps / basis of the model: {exc} (predict without S: --no-overlap)") from None
+    if s_range <= nl.r_cut:
+        return nl, s_range
+    try:
+        return neighbor_list(structure.positions, structure.cell, structure.pbc, s_range), s_range
+    except ValueError as exc:
+        raise PredictError(f"{structure.source}: overlap range {s_range} Angstrom: {exc}") from None
 
 
 def _overlap(structure, nl, basis, basis_file) -> tuple[RaggedBlocks, RaggedBlocks]:
@@ -192,9 +232,9 @@ def write_prediction(
     t0 = time.perf_counter()
     s = pred.structure
     tab = orbital_table(np.asarray(s.kinds, dtype=object), pred.basis)
-    shifts, edge_image = image_table(pred.nl)
+    nl_s = pred.nl if pred.nl_S is None else pred.nl_S
+    shifts, (image_h, image_s) = image_table(pred.nl, nl_s)
     zero = int(np.flatnonzero(np.all(shifts == 0, axis=1))[0])
-    rev = reverse_edge_index(pred.nl)
     norb, k = tab.n_orbitals, shifts.shape[0]
     used = {kd: pred.basis[kd] for kd in sorted(set(np.asarray(s.kinds).tolist()))}
     prov = {**(provenance or {}), **{kk: v for kk, v in pred.report.items() if kk != "timings_s"}}
@@ -202,9 +242,13 @@ def write_prediction(
     keep_s = [] if check else None
     with matrix_file_writer(path, s, used, prov, inputs=inputs) as w:
         w.write_shifts(shifts)
-        for name, nodes, edges in (("H", pred.H_nodes, pred.H_edges), ("S", pred.S_nodes, pred.S_edges)):
+        for name, nodes, edges, nl, image_of in (
+            ("H", pred.H_nodes, pred.H_edges, pred.nl, image_h),
+            ("S", pred.S_nodes, pred.S_edges, nl_s, image_s),
+        ):
             gw, iw = w.csr_writer(name, (norb, norb)), w.csr_writer(f"images/{name}", (norb, k * norb))
-            for gamma, image in iter_row_slabs(nodes, edges, pred.nl, rev, tab.n_orb, tab.offset, edge_image, zero):
+            rev = reverse_edge_index(nl)
+            for gamma, image in iter_row_slabs(nodes, edges, nl, rev, tab.n_orb, tab.offset, image_of, zero, k):
                 gw.append_csr(gamma)
                 iw.append_csr(image)
                 if name == "S" and keep_s is not None:
@@ -216,7 +260,8 @@ def write_prediction(
                 lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
             except OverlapError as exc:
                 raise PredictError(
-                    f"{exc}; the overlap truncated at r_cut {pred.nl.r_cut} Angstrom is not positive definite"
+                    f"{exc}; the overlap truncated at {nl_s.r_cut} Angstrom is not positive definite "
+                    "(a smaller --overlap-eps widens the range)"
                 ) from None
             w.provenance["min_eigenvalue_S"] = lam
             logger.info("%s: smallest eigenvalue of S: %.4g", path, lam)
