@@ -20,7 +20,15 @@ from hamforge.io import MatrixData, read_partitions, read_targets_file, write_ta
 from hamforge.model import HamiltonianModel, ModelConfig
 from hamforge.partition import run_partition
 from hamforge.stages import write_partition_outputs
-from hamforge.train import Item, TrainSettings, fold, make_samples, self_image_column_map, squared_error
+from hamforge.train import (
+    ErrorSums,
+    Item,
+    TrainSettings,
+    fold,
+    make_samples,
+    self_image_column_map,
+    squared_error,
+)
 
 # Kinds A = (s, s, s) and B = (p): node layout 9x0e+1x1e+1x2e, pair layout 9x0e+1x1e+3x1o+1x2e (the case).
 AB = {
@@ -83,8 +91,8 @@ def test_perfect_predictor_gives_zero_loss_and_folds_to_the_targets(tmp_path, pa
         # float64 sums of a handful of O(0.1) numbers in another order: 1e-13 is ~1000 ulps
         np.testing.assert_allclose(nodes.numpy(), s.node_target.numpy(), rtol=0, atol=1e-13)
         np.testing.assert_allclose(pairs.numpy(), s.pair_target.numpy(), rtol=0, atol=1e-13)
-        sq, count = squared_error(nodes, pairs, s)
-        assert float(sq) < 1e-24 and count > 0
+        e = squared_error(nodes, pairs, s)
+        assert float(e.node_sq) < 1e-24 and float(e.pair_sq) < 1e-24 and e.n_node > 0 and e.n_pair > 0
 
 
 def test_model_targets_contract(tmp_path):
@@ -118,15 +126,18 @@ def _tiny_model(t, n_layers=2, seed=0):
     return HamiltonianModel(cfg, seed=seed).to(torch.float64)
 
 
-def _grads(model, samples):
+def _grads(model, samples, node_weight=1.0):
+    from hamforge.model import EDGE_OUT, NODE_OUT
+    from hamforge.train import ErrorSums
+
     model.zero_grad()
-    total = sum(int(s.node_mask.sum() + s.pair_mask.sum()) for s in samples)
+    n_node = sum(int(s.node_mask.sum()) for s in samples)
+    n_pair = sum(int(s.pair_mask.sum()) for s in samples)
+    weights = ErrorSums(0.0, 0.0, n_node, n_pair).weights(node_weight)
     for s in samples:
         out = model(s.graph)
-        from hamforge.model import EDGE_OUT, NODE_OUT
-
         nodes, pairs = fold(out[NODE_OUT], out[EDGE_OUT], s)
-        (squared_error(nodes, pairs, s)[0] / total).backward()
+        squared_error(nodes, pairs, s).loss(node_weight, weights).backward()
     return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
 
 
@@ -257,3 +268,17 @@ def test_bad_settings_name_the_key():
 def test_items_type():
     assert Item.__dataclass_fields__.keys() == {"targets", "sample"}
     assert read_targets_file  # imported API stays
+
+
+def test_loss_weighs_nodes_and_pairs_by_their_own_entry_counts():
+    # nodes and pairs each enter as their own mean: 3 node entries with error 2 and 100 pair entries with error 1
+    # give 4 + 1 (node_weight 1) or 0.5 * 4 + 1, not the pooled (12 + 100) / 103
+    e = ErrorSums(torch.tensor(12.0), torch.tensor(100.0), 3, 100)
+    assert float(e.loss(1.0)) == 5.0 and float(e.loss(0.5)) == 3.0
+    assert ErrorSums(0.0, 7.0, 0, 7).loss(1.0) == 1.0  # a batch without node entries: the pair term alone
+    # per-sample shares with the batch weights add up to the batch loss (what the loop backpropagates)
+    a, b = ErrorSums(4.0, 10.0, 1, 40), ErrorSums(8.0, 90.0, 2, 60)
+    w = (a + b).weights(2.0)
+    assert a.loss(2.0, w) + b.loss(2.0, w) == pytest.approx((a + b).loss(2.0), rel=1e-15)
+    with pytest.raises(ValueError, match="train.node_weight: must be >= 0"):
+        TrainSettings(node_weight=-1.0)

@@ -6,10 +6,11 @@ from hamforge.train._data import Sample, make_samples
 from hamforge.train._dist import DistContext, distributed
 from hamforge.train._fold import fold, self_image_column_map
 from hamforge.train._loop import CSV_COLUMNS, DETERMINISTIC_COLUMNS, Item, TrainingError, evaluate, train
-from hamforge.train._loss import MetricsAccumulator, forward_fold, squared_error
+from hamforge.train._loss import ErrorSums, MetricsAccumulator, forward_fold, squared_error
 from hamforge.train._settings import OPTIMIZERS, TrainSettings
 
 __all__ = [
+    "ErrorSums",
     "CSV_COLUMNS",
     "DETERMINISTIC_COLUMNS",
     "DistContext",

@@ -1,8 +1,9 @@
 """The training loop: Adam + ReduceLROnPlateau, data-parallel over ranks (DDP), resumable checkpoints.
 
-Exactness across process counts: a step's loss is ``sum of squared errors / number of masked entries`` over
-the *global* batch; each rank backpropagates ``world_size * (its share of that sum)`` and DDP averages the
-gradients, so any number of ranks gives the gradient of the same global loss (up to summation order).
+Exactness across process counts: a step's loss is ``node_weight * MSE(nodes) + MSE(pairs)`` over the *global*
+batch (``_loss``; the entry counts of the whole batch are known to every rank); each rank backpropagates
+``world_size * (its share of that sum)`` and DDP averages the gradients, so any number of ranks gives the
+gradient of the same global loss (up to summation order).
 Sample order per epoch comes from ``numpy.random.default_rng((seed, epoch))``, so a run resumed from the
 checkpoint of epoch k continues exactly as an uninterrupted one (same process count).
 """
@@ -26,7 +27,7 @@ import torch
 
 from hamforge.io import atomic_path, write_text_atomic
 from hamforge.model import HamiltonianModel, read_checkpoint, save_checkpoint
-from hamforge.train._loss import MetricsAccumulator, forward_fold, squared_error
+from hamforge.train._loss import ErrorSums, MetricsAccumulator, forward_fold, squared_error
 from hamforge.train._settings import TrainSettings
 
 __all__ = ["Item", "TrainingError", "evaluate", "train"]
@@ -88,21 +89,21 @@ def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
     return m
 
 
-def evaluate(model, items: Sequence[Item], ctx=None) -> tuple[float, dict[str, float]]:
+def evaluate(model, items: Sequence[Item], ctx=None, node_weight: float = 1.0) -> tuple[float, dict[str, float]]:
     """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients."""
-    acc, sq, cnt = MetricsAccumulator(), 0.0, 0
+    acc, sums = MetricsAccumulator(), ErrorSums(0.0, 0.0, 0, 0)
     mine = items if ctx is None or ctx.backend is None else items[ctx.rank :: ctx.world_size]
     with torch.no_grad():
         for it in mine:
             nodes, pairs = forward_fold(model, it.sample)
-            e, n = squared_error(nodes, pairs, it.sample)
-            sq, cnt = sq + float(e), cnt + n
+            sums = sums + squared_error(nodes, pairs, it.sample).detached()
             acc.add(it.targets, it.sample, nodes, pairs)
     if ctx is not None:
-        gathered = _all_gather((sq, cnt, acc), ctx)
-        sq, cnt = sum(g[0] for g in gathered), sum(g[1] for g in gathered)
-        acc = _merge([g[2] for g in gathered])
-    return (sq / cnt if cnt else float("nan")), acc.result()
+        gathered = _all_gather((sums, acc), ctx)
+        sums = sum((g[0] for g in gathered), ErrorSums(0.0, 0.0, 0, 0))
+        acc = _merge([g[1] for g in gathered])
+    loss = sums.loss(node_weight) if sums.n_node + sums.n_pair else float("nan")
+    return loss, acc.result()
 
 
 def _rng_states(epoch_rng_seed):
@@ -205,41 +206,46 @@ def train(
         net.train()
         batches = [order[b : b + bs] for b in range(0, n, bs)]
         bar = _progress(len(batches), f"epoch {epoch}", show_bar)
-        sq_epoch, cnt_epoch = 0.0, 0
+        epoch_sums = ErrorSums(0.0, 0.0, 0, 0)
         train_acc = MetricsAccumulator()  # training MAE from the training passes (no second forward pass)
         for batch in batches:
             items = [train_items[k] for k in batch]
-            counts = sum(int(it.sample.node_mask.sum()) + int(it.sample.pair_mask.sum()) for it in items)
+            counts = ErrorSums(
+                0.0,
+                0.0,
+                sum(int(it.sample.node_mask.sum()) for it in items),
+                sum(int(it.sample.pair_mask.sum()) for it in items),
+            )
             mine = items[ctx.rank :: ctx.world_size]
             opt.zero_grad(set_to_none=True)
-            scale = ctx.world_size / counts
+            wn, wp = counts.weights(s.node_weight)
+            weights = (ctx.world_size * wn, ctx.world_size * wp) if mine else (0.0, 0.0)
             work = mine or items[:1]  # an idle rank still joins the gradient all-reduce (with zero weight)
-            local_sq = 0.0
+            local = ErrorSums(0.0, 0.0, 0, 0)
             for k, it in enumerate(work):
                 sync = k == len(work) - 1 or ctx.backend is None
                 with _null() if sync else net.no_sync(), autocast:
                     nodes, pairs = forward_fold(net, it.sample)
-                    e, _ = squared_error(_wide(nodes), _wide(pairs), it.sample)
-                    weight = scale if mine else 0.0
-                    (e * weight).backward()  # one backward per sample: memory bounded by one sample
+                    e = squared_error(_wide(nodes), _wide(pairs), it.sample)
+                    e.loss(s.node_weight, weights).backward()  # one backward per sample: memory bounded by one sample
                 if mine:
-                    local_sq += float(e.detach())
+                    local = local + e.detached()
                     train_acc.add(it.targets, it.sample, nodes.detach(), pairs.detach())
-            total_sq = sum(_all_gather(local_sq, ctx))
-            if not math.isfinite(total_sq):
+            batch = sum(_all_gather(local, ctx), ErrorSums(0.0, 0.0, 0, 0))
+            if not math.isfinite(batch.node_sq + batch.pair_sq):
                 names = ", ".join(it.sample.name for it in items)
                 raise TrainingError(
                     f"epoch {epoch}: non-finite loss on batch [{names}]; the last good checkpoint "
                     f"is {latest if latest.is_file() else 'not written yet'}"
                 )
             opt.step()
-            sq_epoch, cnt_epoch = sq_epoch + total_sq, cnt_epoch + counts
+            epoch_sums = epoch_sums + batch
             bar.update(1)
         bar.close()
         net.eval()
-        train_loss = sq_epoch / cnt_epoch
+        train_loss = epoch_sums.loss(s.node_weight)
         train_m = _merge(_all_gather(train_acc, ctx)).result()
-        val_loss, val_m = evaluate(model, val_items, ctx) if val_items else (float("nan"), {})
+        val_loss, val_m = evaluate(model, val_items, ctx, s.node_weight) if val_items else (float("nan"), {})
         monitor = val_loss if val_items else train_loss
         sched.step(monitor)
         lr = opt.param_groups[0]["lr"]

@@ -1,9 +1,16 @@
 """Loss (masked MSE on the padded coupled targets, labelled items only) and metrics (MAE in the uncoupled
-basis, unpadded, in meV: nodes, edges (folded pairs), total and per element pair)."""
+basis, unpadded, in meV: nodes, edges (folded pairs), total and per element pair).
+
+The loss is ``node_weight * MSE(nodes) + MSE(pairs)``, each mean over its own masked entries of the whole batch.
+One MSE pooled over both (the papers' form) lets the pairs, ~99% of the entries at a 9 Angstrom cutoff, decide
+alone: on-site blocks then stay near their mean (demo: node MAE 207 meV at a 9.9 meV edge MAE).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +20,7 @@ from hamforge.io.units import HARTREE_TO_MEV
 from hamforge.model import EDGE_OUT, NODE_OUT
 from hamforge.train._fold import fold
 
-__all__ = ["MetricsAccumulator", "forward_fold", "squared_error"]
+__all__ = ["ErrorSums", "MetricsAccumulator", "forward_fold", "squared_error"]
 
 
 def forward_fold(model, s):
@@ -22,11 +29,43 @@ def forward_fold(model, s):
     return fold(out[NODE_OUT], out[EDGE_OUT], s)
 
 
-def squared_error(nodes: torch.Tensor, pairs: torch.Tensor, s) -> tuple[torch.Tensor, int]:
-    """``(sum of squared errors over the masked columns of nodes and pairs, number of those entries)``."""
+@dataclass(frozen=True)
+class ErrorSums:
+    """Sums of squared errors and entry counts of nodes and pairs (tensors or floats); added with ``+``."""
+
+    node_sq: Any
+    pair_sq: Any
+    n_node: int
+    n_pair: int
+
+    def __add__(self, other: "ErrorSums") -> "ErrorSums":
+        return ErrorSums(
+            self.node_sq + other.node_sq,
+            self.pair_sq + other.pair_sq,
+            self.n_node + other.n_node,
+            self.n_pair + other.n_pair,
+        )
+
+    def detached(self) -> "ErrorSums":
+        """Plain floats (for logging and all-gathering)."""
+        return ErrorSums(float(self.node_sq), float(self.pair_sq), self.n_node, self.n_pair)
+
+    def weights(self, node_weight: float) -> tuple[float, float]:
+        """``(w_node, w_pair)`` with ``loss = w_node * node_sq + w_pair * pair_sq`` for these counts."""
+        return (node_weight / self.n_node if self.n_node else 0.0), (1.0 / self.n_pair if self.n_pair else 0.0)
+
+    def loss(self, node_weight: float, weights: tuple[float, float] | None = None):
+        """``node_weight * node_sq / n_node + pair_sq / n_pair`` (a term without entries is left out); with
+        ``weights`` (of the whole batch, :meth:`weights`) this sample's share of the batch loss."""
+        wn, wp = self.weights(node_weight) if weights is None else weights
+        return wn * self.node_sq + wp * self.pair_sq
+
+
+def squared_error(nodes: torch.Tensor, pairs: torch.Tensor, s) -> ErrorSums:
+    """Sums of squared errors over the masked columns of ``nodes`` and ``pairs`` and the entry counts."""
     dn = torch.where(s.node_mask, nodes - s.node_target, 0.0)
     dp = torch.where(s.pair_mask, pairs - s.pair_target, 0.0)
-    return (dn * dn).sum() + (dp * dp).sum(), int(s.node_mask.sum()) + int(s.pair_mask.sum())
+    return ErrorSums((dn * dn).sum(), (dp * dp).sum(), int(s.node_mask.sum()), int(s.pair_mask.sum()))
 
 
 class MetricsAccumulator:

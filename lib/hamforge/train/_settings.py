@@ -28,6 +28,7 @@ class TrainSettings:
     dtype               # "float32" (default) or "float64"
     mixed_precision     # bfloat16 autocast on CUDA devices (ignored on CPU)
     seed                # model initialisation and sample order
+    node_weight         # loss = node_weight * MSE(on-site blocks) + MSE(pairs), each over its own entries (_loss)
     checkpoint_every    # epochs between checkpoints (the last epoch is always written)
     """
 
@@ -45,12 +46,13 @@ class TrainSettings:
     mixed_precision: bool = False
     seed: int = 0
     checkpoint_every: int = 1
+    node_weight: float = 1.0
 
     def __post_init__(self):
         def bad(key, msg):
             raise ValueError(f"train.{key}: {msg}")
 
-        for key in ("lr", "min_lr", "factor", "threshold", "weight_decay") + (
+        for key in ("lr", "min_lr", "factor", "threshold", "weight_decay", "node_weight") + (
             ("time_budget_s",) if self.time_budget_s is not None else ()
         ):
             v = getattr(self, key)
@@ -62,8 +64,9 @@ class TrainSettings:
             bad("min_lr", f"must be in (0, lr = {self.lr}], got {self.min_lr}")
         if not 0 < self.factor < 1:
             bad("factor", f"must be in (0, 1), got {self.factor}")
-        if self.threshold < 0 or self.weight_decay < 0:
-            bad("threshold" if self.threshold < 0 else "weight_decay", "must be >= 0")
+        for key in ("threshold", "weight_decay", "node_weight"):
+            if getattr(self, key) < 0:
+                bad(key, f"must be >= 0, got {getattr(self, key)}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             bad("time_budget_s", f"must be > 0, got {self.time_budget_s}")
         for key, lo in (("patience", 0), ("max_epochs", 1), ("batch_size", 0), ("seed", 0), ("checkpoint_every", 1)):
