@@ -233,3 +233,30 @@ def test_errors(override, match):
     args.update(override)
     with pytest.raises(ValueError, match=match):
         neighbor_list(**args)
+
+
+def test_suspicious_cutoffs_are_warned_about(caplog, monkeypatch):
+    """An r_cut that gives no edge (e.g. a cutoff given in nm or bohr by mistake) and one whose expected edge
+    list exceeds the memory budget ($HAMFORGE_MEMORY_BUDGET_GB) are logged as warnings, naming r_cut."""
+    import logging
+
+    from hamforge.graph import neighbor_list
+
+    x = np.array([[0.0, 0.0, 0.0], [2.35, 0.0, 0.0]])
+    cell = np.eye(3) * 20.0
+    with caplog.at_level(logging.WARNING, logger="hamforge.graph"):
+        nl = neighbor_list(x, cell, True, 0.9)
+    assert nl.n_edges == 0 and "r_cut 0.9 Angstrom gives no edges for 2 atoms" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("HAMFORGE_MEMORY_BUDGET_GB", "1e-6")  # 1 kB: 2 edges of 72 B each are fine
+    with caplog.at_level(logging.WARNING, logger="hamforge.graph"):
+        neighbor_list(x, cell, True, 3.0)
+    assert caplog.text == ""
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0, 10, (200, 3))
+    with caplog.at_level(logging.WARNING, logger="hamforge.graph"):
+        neighbor_list(y, np.eye(3) * 10, True, 4.0)  # ~54 neighbours per atom: ~0.8 MB > 1 kB
+    assert "above the memory budget of 0.0 GB" in caplog.text and "r_cut 4 Angstrom" in caplog.text
+    monkeypatch.setenv("HAMFORGE_MEMORY_BUDGET_GB", "lots")
+    with pytest.raises(ValueError, match="HAMFORGE_MEMORY_BUDGET_GB: expected a number of GB"):
+        neighbor_list(y, np.eye(3) * 10, True, 4.0)

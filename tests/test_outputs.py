@@ -123,3 +123,53 @@ def test_temporary_files_removed_on_signal(tmp_path, sig, code):
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == code
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def si_matrix(tmp_path):
+    path = tmp_path / "si.h5"
+    assert cli_main(["parse-cp2k", str(DATA / "si_szv"), "-o", str(path)]) == 0
+    return path
+
+
+def test_targets_and_partition_outputs_appear_together_or_not_at_all(tmp_path, si_matrix, monkeypatch, capsys):
+    """A failure in the last step (the plot) of `hamforge targets` / `hamforge partition` leaves none of the
+    command's outputs (not the targets/partition file written before it), and no temporary file."""
+    import hamforge.stages._partition as stage_partition
+    import hamforge.stages._targets as stage_targets
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError("plot failed: disk full")
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.setattr(stage_targets, "plot_coverage", broken_plot)
+    with pytest.raises(RuntimeError, match="disk full"):
+        cli_main(["targets", str(si_matrix), "--rcut", "4", "-o", str(tmp_path / "t.h5")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    monkeypatch.undo()
+    assert cli_main(["targets", str(si_matrix), "--rcut", "4", "-o", str(tmp_path / "t.h5")]) == 0
+    made = {p.name for p in tmp_path.iterdir()} - set(before)
+    assert made == {"t.h5", "t.coverage.csv", "t.coverage.json", "t.coverage.png"}
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.setattr(stage_partition, "plot_partition", broken_plot)
+    args = ["partition", str(tmp_path / "t.h5"), "--method", "lownn", "--parts", "2", "--halo", "1"]
+    args += ["-o", str(tmp_path / "p.h5"), "--plot", str(tmp_path / "p.png"), "--metrics-csv", str(tmp_path / "p.csv")]
+    with pytest.raises(RuntimeError, match="disk full"):
+        cli_main(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    monkeypatch.undo()
+    assert cli_main(args) == 0
+    assert {"p.h5", "p.png", "p.csv"} <= {p.name for p in tmp_path.iterdir()}
+    capsys.readouterr()
+
+
+def test_targets_and_partition_refuse_to_overwrite_their_input(tmp_path, si_matrix, capsys):
+    before = si_matrix.read_bytes()
+    assert cli_main(["targets", str(si_matrix), "--rcut", "4", "-o", str(si_matrix)]) == 2
+    err = capsys.readouterr().err
+    assert "same file as the input" in err and str(si_matrix) in err and "Traceback" not in err
+    assert cli_main(["partition", str(si_matrix), "--rcut", "4", "--parts", "2", "-o", str(si_matrix)]) == 2
+    err = capsys.readouterr().err
+    assert "same file as the input" in err and "Traceback" not in err
+    assert si_matrix.read_bytes() == before

@@ -25,11 +25,21 @@ scale, far above its rounding error) of 0 or ``r_cut``; those hits are decided b
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from hamforge.geometry import NeighborList, check_cell, check_positions, completed_cell, frozen_neighbor_list
+
+logger = logging.getLogger(__name__)
+
+# Bytes per edge of a NeighborList: edge_index (2 int64), shift (3 int64), vec (3 float64), dist (float64).
+_BYTES_PER_EDGE = 72
+# Environment variable with the memory budget (GB) above which a neighbour list is warned about.
+MEMORY_BUDGET_ENV = "HAMFORGE_MEMORY_BUDGET_GB"
 
 __all__ = ["NeighborList", "neighbor_list", "reverse_edge_index"]
 
@@ -76,6 +86,7 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
         )
 
     full = completed_cell(cell, pbc)
+    _warn_if_large(x, full, pbc, r_cut)
     inv = np.linalg.inv(full)
     heights = 1.0 / np.linalg.norm(inv.T, axis=1)  # distance between lattice planes per axis
     frac = x @ inv
@@ -166,7 +177,56 @@ def neighbor_list(positions, cell, pbc, r_cut: float) -> NeighborList:
             shift[sl, k] = s[k]
             vec[sl, k] = v[k]
         pos = sl.stop
+    if edge_index.shape[1] == 0:
+        logger.warning(
+            "r_cut %g Angstrom gives no edges for %d atoms: no atom has a neighbour within it (every off-site "
+            "block is left out); is r_cut in Angstrom?",
+            r_cut,
+            n,
+        )
     return frozen_neighbor_list(edge_index, shift, vec, dist, n, r_cut, cell, pbc)
+
+
+def memory_budget_bytes() -> float:
+    """The budget above which :func:`neighbor_list` warns: ``$HAMFORGE_MEMORY_BUDGET_GB`` (GB) if set, else half
+    of this machine's physical memory."""
+    text = os.environ.get(MEMORY_BUDGET_ENV)
+    if text:
+        try:
+            gb = float(text)
+        except ValueError:
+            raise ValueError(f"{MEMORY_BUDGET_ENV}: expected a number of GB, got {text!r}") from None
+        if not gb > 0:
+            raise ValueError(f"{MEMORY_BUDGET_ENV}: expected a number of GB > 0, got {text!r}")
+        return gb * 1e9
+    try:
+        return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _warn_if_large(x, full, pbc, r_cut) -> None:
+    """Warn before the search when the expected edge list (mean density x sphere volume) exceeds the budget."""
+    n = x.shape[0]
+    span = np.where(pbc, 0.0, np.ptp(x @ np.linalg.inv(full), axis=0) if n else 0.0)
+    # volume: the cell along periodic axes, the atoms' extent (at least r_cut) along open ones
+    lengths = np.linalg.norm(full, axis=1)
+    factors = np.where(pbc, 1.0, np.maximum(span, r_cut / np.maximum(lengths, 1e-300)))
+    volume = abs(float(np.linalg.det(full))) * float(np.prod(factors))
+    expected = n * min(n / max(volume, 1e-300) * 4.0 / 3.0 * math.pi * r_cut**3, 1e12)
+    budget = memory_budget_bytes()
+    if expected * _BYTES_PER_EDGE > budget:
+        logger.warning(
+            "r_cut %g Angstrom: ~%.3g edges expected for %d atoms, ~%.1f GB for the neighbour list alone (and "
+            "more for the blocks on it), above the memory budget of %.1f GB (set %s to change it); "
+            "a smaller r_cut or a partitioned run bounds the memory",
+            r_cut,
+            expected,
+            n,
+            expected * _BYTES_PER_EDGE / 1e9,
+            budget / 1e9,
+            MEMORY_BUDGET_ENV,
+        )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import os
 from typing import Any, Mapping
 
 from hamforge.graph import load_structure_graph
-from hamforge.io import write_partitions, write_text_atomic
+from hamforge.io import atomic_paths, check_output_path, write_partitions, write_text_atomic
 from hamforge.partition import PartitionResult, plot_partition, run_partition
 
 __all__ = ["make_partition_file", "write_partition_outputs"]
@@ -26,7 +26,17 @@ def write_partition_outputs(
     provenance=None,
     title: str | None = None,
 ) -> None:
-    """Write the partition file, and optionally the PNG plot and the per-part metrics CSV (all atomically)."""
+    """Write the partition file, and optionally the PNG plot and the per-part metrics CSV: all of them or none
+    (they appear together at the end; an error or SIGTERM in any step leaves none)."""
+    names = [p for p in (output, metrics_csv, plot) if p is not None]
+    with atomic_paths(*names) as temps:
+        tmp_out = temps[0]
+        tmp_csv = temps[1] if metrics_csv is not None else None
+        tmp_plot = temps[-1] if plot is not None else None
+        _write(result, nl, positions, tmp_out, tmp_plot, tmp_csv, provenance, title)
+
+
+def _write(result, nl, positions, output, plot, metrics_csv, provenance, title) -> None:
     write_partitions(
         output,
         nl,
@@ -60,6 +70,9 @@ def make_partition_file(
 ) -> PartitionResult:
     """Read ``structure`` (targets file: its stored graph; otherwise a graph at ``r_cut``), partition, augment,
     write the partition file and optionally its plot and metrics CSV; log a one-line summary."""
+    for o in (output, plot, metrics_csv):
+        if o is not None:
+            check_output_path(o, inputs=[structure])
     sg = load_structure_graph(structure, r_cut)
     result = run_partition(sg.nl, sg.positions, method, parts, halo, **options)
     write_partition_outputs(

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Sequence
 
 from hamforge.graph import build_targets, coverage_report
-from hamforge.io import atomic_path, read_matrix_file, write_targets_file, write_text_atomic
+from hamforge.io import (
+    atomic_path,
+    atomic_paths,
+    check_output_path,
+    read_matrix_file,
+    write_targets_file,
+    write_text_atomic,
+)
 from hamforge.io.units import HARTREE_TO_MEV
 
 __all__ = ["make_targets_file", "plot_coverage"]
@@ -51,14 +58,31 @@ def make_targets_file(
 ):
     """Build and write the targets of one matrix file; write ``<prefix>.coverage.{csv,json,png}``.
 
-    ``report_prefix`` defaults to the output path without its suffix. Returns the coverage table.
+    ``report_prefix`` defaults to the output path without its suffix. All four files or none: they appear
+    together at the end, and an error (or SIGTERM) in any step leaves none of them. Returns the coverage table.
     """
+    prefix = Path(report_prefix) if report_prefix else Path(output).with_suffix("")
+    outputs = [Path(output)] + [Path(f"{prefix}.coverage.{ext}") for ext in ("csv", "json", "png")]
+    for o in outputs:
+        check_output_path(o, inputs=[matrix_path])
     data = read_matrix_file(matrix_path)
     t = build_targets(data, r_cut, kinds=kinds)
-    write_targets_file(output, t, data)
+    with atomic_paths(*outputs) as (tmp_out, tmp_csv, tmp_json, tmp_png):
+        table = _write_all(data, t, r_cut, tmp_out, tmp_csv, tmp_json, tmp_png, Path(matrix_path).stem)
+    logger.info(
+        "%s: %d edges, %d pairs; fraction of |H| beyond r_cut = %s",
+        output,
+        int(t.nl.edge_index.shape[1]),
+        int(t.pair_index.shape[1]),
+        ", ".join(f"{r.kind_i}-{r.kind_j}: {r.fraction_abs_beyond:.2e}" for r in table.itertuples()),
+    )
+    return table
+
+
+def _write_all(data, t, r_cut, out, csv, json_path, png, title):
+    write_targets_file(out, t, data)
     table, blocks = coverage_report(data, t)
-    prefix = Path(report_prefix) if report_prefix else Path(output).with_suffix("")
-    write_text_atomic(f"{prefix}.coverage.csv", table.to_csv(index=False))
+    write_text_atomic(csv, table.to_csv(index=False))
     summary = {
         "r_cut": float(r_cut),
         "n_atoms": int(data.n_atoms),
@@ -68,13 +92,6 @@ def make_targets_file(
         "pair_irreps": t.pair_layout.irreps,
         "per_kind_pair": table.to_dict(orient="records"),
     }
-    write_text_atomic(f"{prefix}.coverage.json", json.dumps(summary, indent=2) + "\n")
-    plot_coverage(blocks, r_cut, f"{prefix}.coverage.png", title=Path(matrix_path).stem)
-    logger.info(
-        "%s: %d edges, %d pairs; fraction of |H| beyond r_cut = %s",
-        output,
-        summary["n_edges"],
-        summary["n_pairs"],
-        ", ".join(f"{r.kind_i}-{r.kind_j}: {r.fraction_abs_beyond:.2e}" for r in table.itertuples()),
-    )
+    write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
+    plot_coverage(blocks, r_cut, png, title=title)
     return table
