@@ -113,6 +113,12 @@ def predict_blocks(
             else:
                 node_ids, edge_ids, eil, n_lab = part.nodes, part.edges, part.edge_index_local, part.n_labelled
                 lab_edges = np.flatnonzero(part.edge_is_labelled)
+                if cfg.n_layers == 1:
+                    # One layer: the outputs of a labelled atom and of the edges into it read only those edges and
+                    # the neighbours' *initial* (species) embeddings, so the edges into halo atoms are dead work
+                    # (~70% of a 2048-atom part at 9 Angstrom). The halo atoms stay as nodes.
+                    edge_ids, eil = edge_ids[lab_edges], eil[:, lab_edges]
+                    lab_edges = np.arange(lab_edges.shape[0])
             graph = {
                 NUMBERS: numbers_all[torch.tensor(node_ids)].to(device),  # copies: part arrays are read-only
                 EDGE_INDEX: torch.tensor(eil).to(device),
