@@ -282,3 +282,29 @@ def test_loss_weighs_nodes_and_pairs_by_their_own_entry_counts():
     assert a.loss(2.0, w) + b.loss(2.0, w) == pytest.approx((a + b).loss(2.0), rel=1e-15)
     with pytest.raises(ValueError, match="train.node_weight: must be >= 0"):
         TrainSettings(node_weight=-1.0)
+
+
+def test_train_model_final_outputs_appear_together_or_not_at_all(tmp_path, monkeypatch):
+    """The model, metrics, curve and summary of a training appear together; a failure writing the last one
+    leaves none of them (the checkpoints stay, so a rerun resumes)."""
+    import hamforge.stages._train as stage_train
+    from hamforge.stages import train_model
+
+    data, *_ = synthetic()
+    write_targets_file(tmp_path / "t.h5", build_targets(data, 4.0), data)
+    entries = [{"structure": "s", "targets": str(tmp_path / "t.h5")}]
+    hyper = dict(l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=1, n_radial=6, radial_hidden=8)
+    settings = TrainSettings(max_epochs=1, lr=1e-3, min_lr=1e-4)
+    out = {k: tmp_path / "final" / f"{k}.out" for k in ("model", "metrics", "curve", "summary")}
+
+    def broken(*args, **kwargs):
+        raise OSError("quota exceeded")
+
+    monkeypatch.setattr(stage_train, "write_text_atomic", broken)
+    with pytest.raises(OSError, match="quota exceeded"):
+        train_model(entries, [], hyper, settings, tmp_path / "ck", outputs=out)
+    assert not any(p.exists() for p in out.values()) and sorted(os.listdir(tmp_path / "final")) == []
+    assert (tmp_path / "ck" / "latest.pt").is_file()
+    monkeypatch.undo()
+    train_model(entries, [], hyper, settings, tmp_path / "ck", outputs=out)
+    assert all(p.is_file() for p in out.values())

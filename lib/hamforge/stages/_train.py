@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from hamforge.io import atomic_path, read_partitions, read_targets_file, write_text_atomic
+from hamforge.io import atomic_paths, read_partitions, read_targets_file, write_text_atomic
 from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
 from hamforge.train import Item, TrainSettings, distributed, evaluate, make_samples, train
 
@@ -118,17 +118,23 @@ def train_model(
         val_items = [Item(it.targets, it.sample.to(ctx.device)) for it in val_items]
         summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx)
         if ctx.is_main and outputs:
-            ck = Path(checkpoint_dir)
-            for key, name in (("model", "best.pt"), ("metrics", "metrics.csv"), ("curve", "learning_curve.png")):
-                if key in outputs:
-                    with atomic_path(outputs[key]) as tmp:
-                        shutil.copyfile(ck / name, tmp)
-            if "summary" in outputs:
-                keep = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict))}
-                keep["train_structures"] = [e["structure"] for e in train_entries]
-                keep["validation_structures"] = [e["structure"] for e in val_entries]
-                write_text_atomic(outputs["summary"], json.dumps(keep, indent=2, default=float) + "\n")
+            _copy_outputs(Path(checkpoint_dir), outputs, summary, train_entries, val_entries)
     return summary
+
+
+def _copy_outputs(ck: Path, outputs, summary, train_entries, val_entries) -> None:
+    """The final model, metrics, curve and summary: all of them or none (the checkpoints stay for a rerun)."""
+    keys = [k for k in ("model", "metrics", "curve", "summary") if k in outputs]
+    with atomic_paths(*(outputs[k] for k in keys)) as temps:
+        tmp = dict(zip(keys, temps))
+        for key, name in (("model", "best.pt"), ("metrics", "metrics.csv"), ("curve", "learning_curve.png")):
+            if key in tmp:
+                shutil.copyfile(ck / name, tmp[key])
+        if "summary" in tmp:
+            keep = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict))}
+            keep["train_structures"] = [e["structure"] for e in train_entries]
+            keep["validation_structures"] = [e["structure"] for e in val_entries]
+            write_text_atomic(tmp["summary"], json.dumps(keep, indent=2, default=float) + "\n")
 
 
 def evaluate_model(

@@ -48,7 +48,8 @@ class ErrorSums:
 
     def detached(self) -> "ErrorSums":
         """Plain floats (for logging and all-gathering)."""
-        return ErrorSums(float(self.node_sq), float(self.pair_sq), self.n_node, self.n_pair)
+        value = lambda x: float(x.detach()) if isinstance(x, torch.Tensor) else float(x)  # noqa: E731
+        return ErrorSums(value(self.node_sq), value(self.pair_sq), self.n_node, self.n_pair)
 
     def weights(self, node_weight: float) -> tuple[float, float]:
         """``(w_node, w_pair)`` with ``loss = w_node * node_sq + w_pair * pair_sq`` for these counts."""
