@@ -123,7 +123,7 @@ def test_halo_forward_and_gradients_equal_one_process(case, runs, world, method)
     assert set(grads) == set(ref["grads"])
     for name, g in grads.items():
         err = (g - ref["grads"][name]).abs().max().item()
-        assert err < EXACT * max(1.0, ref["grads"][name].abs().max().item()), (name, err)
+        assert err < EXACT, (name, err)  # absolute; the largest gradient entries are ~30
 
 
 def test_stale_ghosts_break_the_result(case):
