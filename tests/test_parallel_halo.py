@@ -14,7 +14,7 @@ import torch
 from _halo_worker import local_loss, spawn  # tests/_halo_worker.py: one gloo rank
 from _systems import system  # tests/_systems.py: shared random structures
 from hamforge.model import EDGE_OUT, EDGE_OVERLAP, NODE_OUT, NODE_OVERLAP, HamiltonianModel, ModelConfig
-from hamforge.parallel import REPORT_FILES, build_halo_plan
+from hamforge.parallel import REPORT_FILES, HaloModel, build_halo_plan
 from hamforge.partition import partition_atoms
 
 # float64; the ranks sum the same terms as one process (the incoming edges of a node stay on its rank, in
@@ -193,3 +193,29 @@ def test_instrumentation_csv_and_topology_png(case, runs):
             sent = topo[(topo.src == p.rank) & (topo.dst == q)]["bytes"].sum()
             back = p.recv_counts[p.recv_ranks.index(q)] if q in p.recv_ranks else 0
             assert sent == cfg.n_layers * (len(ix) + back) * row
+
+
+def test_one_rank_is_the_plain_model_bit_for_bit(case):
+    """World 1 (no process group needed: nothing to send): the hooked forward is the plain forward, bitwise;
+    one forward and one backward row per layer are recorded; a graph of another rank's size is refused."""
+    x, nl, job, ref = case
+    plan = build_halo_plan(nl.edge_index, np.zeros(nl.n_atoms, np.int64), 0)
+    model = HamiltonianModel(ModelConfig(**CONFIG), seed=job["seed"]).to(torch.float64)
+    halo = HaloModel(model, plan)
+    out = halo(plan.local_graph(job["numbers"], job["edge_vec"]))
+    for key, v in ref["out"].items():
+        assert torch.equal(out[key].detach(), v), key
+    halo.backward(local_loss(out, job["w_node"], job["w_edge"]))
+    for name, p in model.named_parameters():
+        assert torch.equal(_grad(p), ref["grads"][name]), name
+    rows = halo.stats.rows
+    assert [(r["phase"], r["layer"]) for r in rows] == [
+        ("forward", 0),
+        ("forward", 1),
+        ("backward", 0),
+        ("backward", 1),
+    ]
+    assert all(r["bytes_sent"] == 0 and r["t_compute"] > 0 for r in rows)
+    other = build_halo_plan(nl.edge_index, partition_atoms(nl, x, "lownn", 2), 0)
+    with pytest.raises(ValueError, match="must have"):
+        halo(other.local_graph(job["numbers"], job["edge_vec"]))
