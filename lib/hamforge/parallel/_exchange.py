@@ -34,6 +34,7 @@ class HaloExchange:
     def __init__(self, plan: HaloPlan, group=None, stats: HaloStats | None = None):
         self.plan, self.group, self.stats = plan, group, stats
         self._index: dict[torch.device, list[torch.Tensor]] = {}
+        self._started = False
 
     def send_index(self, device: torch.device) -> list[torch.Tensor]:
         if device not in self._index:
@@ -58,6 +59,12 @@ class HaloExchange:
     def _p2p(self, sends: list[tuple[int, torch.Tensor]], recvs: list[tuple[int, torch.Tensor]], tag: int) -> None:
         import torch.distributed as dist
 
+        if not self._started and self.plan.world > 1:
+            # NCCL: the first batched point-to-point call must involve every rank of the group, which a rank
+            # without neighbours would skip; one barrier (a collective) sets the communicator up for all.
+            if dist.get_backend(self.group) == "nccl":
+                dist.barrier(group=self.group)
+            self._started = True
         ops = [dist.P2POp(dist.isend, buf, self._peer(q), self.group, tag) for q, buf in sends]
         ops += [dist.P2POp(dist.irecv, buf, self._peer(q), self.group, tag) for q, buf in recvs]
         if ops:

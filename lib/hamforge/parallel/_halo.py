@@ -50,6 +50,7 @@ class HaloModel(nn.Module):
                 f"(HaloPlan.local_graph), got {n_atoms} and {n_edges}"
             )
         if self.stats is not None:
+            self.stats.device = self.model.node_scale.device  # synchronised before each clock read on a GPU
             self.stats.start("forward")
         out = self.model(graph, node_exchange=self.exchange)
         n = self.plan.n_owned
