@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -15,6 +15,8 @@ from hamforge.model._nn import EquivariantLayerNorm, Linear
 from hamforge.model._overlap import OverlapHead
 from hamforge.model._radial import Envelope, GaussianBasis
 from hamforge.model._so2 import EdgeWigner
+
+NodeExchange = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 class SpeciesEmbedding(nn.Module):
@@ -128,7 +130,11 @@ class HamiltonianModel(nn.Module):
             )
         return idx
 
-    def forward(self, graph: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, graph: Mapping[str, torch.Tensor], node_exchange: NodeExchange | None = None) -> dict:
+        """Outputs of ``graph`` (class docstring). ``node_exchange(t, h_n) -> h_n`` is called before layer
+        ``t`` with the node embeddings ``(N, K, C)`` entering it and returns the tensor the layer reads: the
+        halo exchange of ``hamforge.parallel`` replaces the rows of remote (ghost) source atoms there by
+        their owners' current values. Without it the model is the plain single-graph network."""
         numbers, edge_index, vec = _check_graph(graph, self.dtype, self._species_lookup.device)
         cfg = self.config
         n, e, c = numbers.shape[0], edge_index.shape[1], cfg.embed_dim
@@ -149,7 +155,9 @@ class HamiltonianModel(nn.Module):
         )  # (E, C)
         h_n = torch.cat([node0[:, None], node0.new_zeros(n, self._k - 1, c)], dim=1)
         h_e = torch.cat([edge0[:, None], edge0.new_zeros(e, self._k - 1, c)], dim=1)
-        for layer in self.layers:
+        for t, layer in enumerate(self.layers):
+            if node_exchange is not None:
+                h_n = node_exchange(t, h_n)
             h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env)
 
         out = {

@@ -11,22 +11,30 @@ __all__ = ["add_predict_parsers"]
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from hamforge._dist import distributed
     from hamforge.predict._predict import predict_file
 
-    prov = predict_file(
-        args.model,
-        args.structure,
-        args.output,
-        tuple(args.tile),
-        overlap=True,
-        n_parts=args.parts,
-        atoms_per_part=args.atoms_per_part,
-        method=args.method,
-        device=args.device,
-        basis_file=args.basis_file,
-        overlap_eps=args.overlap_eps,
-        overlap_check_orbitals=args.overlap_check_orbitals,
-    )
+    halo = args.parallel == "halo"
+    with distributed(device=args.device) if halo else contextlib.nullcontext() as ctx:
+        prov = predict_file(
+            args.model,
+            args.structure,
+            args.output,
+            tuple(args.tile),
+            overlap=True,
+            n_parts=args.parts,
+            atoms_per_part=args.atoms_per_part,
+            method=args.method,
+            device=ctx.device if halo else args.device,
+            basis_file=args.basis_file,
+            overlap_eps=args.overlap_eps,
+            overlap_check_orbitals=args.overlap_check_orbitals,
+            parallel=args.parallel,
+        )
+    if prov is None:  # --parallel halo, a rank other than 0
+        return 0
     a = prov["asymmetry_before_symmetrization_hartree"]
     logging.getLogger("hamforge").info(
         "wrote %s: %d atoms, %d edges, %d part(s); asymmetry removed max %.3g Ha; S min eigenvalue %s; times %s",
@@ -65,7 +73,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_predict_parsers(subparsers) -> None:
     """Add the ``predict`` and ``export`` subcommands to an ``argparse`` subparsers object; set ``func``."""
     from hamforge.io import EXPORT_FORMATS
-    from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART
+    from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, PARALLEL
     from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS, DEFAULT_OVERLAP_EPS
 
     p = subparsers.add_parser(
@@ -95,7 +103,14 @@ def add_predict_parsers(subparsers) -> None:
         metavar="N",
         help=f"labelled atoms per streamed part (default {DEFAULT_ATOMS_PER_PART})",
     )
-    p.add_argument("--method", choices=("lownn", "slices", "metis"), default="lownn", help="partitioner")
+    p.add_argument("--method", choices=("lownn", "slices", "brick", "metis"), default="lownn", help="partitioner")
+    p.add_argument(
+        "--parallel",
+        choices=PARALLEL,
+        default="partitions",
+        help="partitions: augmented parts streamed through this process; halo: one part per torchrun/srun rank, "
+        "node embeddings exchanged every layer (--parts and --atoms-per-part then unused; rank 0 writes)",
+    )
     p.add_argument("--device", default=None, help="torch device (default: where the checkpoint loads, cpu)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for the exact S (default BASIS_MOLOPT)")
     p.add_argument(

@@ -30,7 +30,9 @@ from hamforge.model import (
 from hamforge.partition import iter_augment, partition_atoms
 from hamforge.predict._inputs import PredictError
 
-__all__ = ["DEFAULT_ATOMS_PER_PART", "predict_blocks", "ranges"]
+__all__ = ["DEFAULT_ATOMS_PER_PART", "PARALLEL", "predict_blocks", "ranges"]
+
+PARALLEL = ("partitions", "halo")  # predict_blocks(parallel=...): augmented parts streamed here | halo ranks
 
 # Labelled atoms per part: with ~100 edges per atom (a-Si at 8 Angstrom) and a 1-2 hop halo a part is
 # ~0.5-1.5 M edges, a few GB of activations at l_max 2-4 under no_grad.
@@ -62,13 +64,19 @@ def predict_blocks(
     method: str = "lownn",
     device=None,
     progress: bool | None = None,
-) -> tuple[RaggedBlocks, RaggedBlocks, dict]:
+    parallel: str = "partitions",
+) -> tuple[RaggedBlocks, RaggedBlocks, dict] | None:
     """Per-image blocks of the model's H on graph ``nl``: ``(node_blocks (N), edge_blocks (E), timings)``.
 
     ``atom_kind``: (N,) kind ids (the model's species); ``basis``: kind -> ElementBasis of ``config.kinds``.
     ``n_parts`` (default ``ceil(N / atoms_per_part)``) parts of ``method`` ("lownn", "slices", "metis");
     1 part is the full graph. Blocks are raw model outputs (not symmetrized), float64, CP2K orbital order.
+    ``parallel="halo"``: one part of ``method`` per rank of the torch.distributed group (torchrun/srun),
+    halo-exchanged every layer (``hamforge.parallel``; ``n_parts`` and ``atoms_per_part`` are not used);
+    collective, the blocks are returned on rank 0 and None on the other ranks.
     """
+    if parallel not in PARALLEL:
+        raise PredictError(f"parallel: expected one of {PARALLEL}, got {parallel!r}")
     cfg = model.config
     kinds = tuple(cfg.kinds)
     node_layout, pair_layout = build_layout(basis, kinds, "node"), build_layout(basis, kinds, "pair")
@@ -88,6 +96,9 @@ def predict_blocks(
     i, j = nl.edge_index
     nodes, edges = _empty_blocks(norb, norb), _empty_blocks(norb[i], norb[j])
     t = {"partition_s": 0.0, "model_s": 0.0, "uncouple_s": 0.0}
+    if parallel == "halo":
+        layouts = (node_layout, pair_layout)
+        return _predict_halo(model, nl, atom_kind, basis, positions, method, device, (nodes, edges), layouts, t)
     t0 = time.perf_counter()
     assignment = np.zeros(n, np.int64) if n_parts == 1 else partition_atoms(nl, positions, method, n_parts)
     t["partition_s"] += time.perf_counter() - t0
@@ -131,20 +142,46 @@ def predict_blocks(
             del out, graph
             t["model_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            atoms = np.asarray(node_ids[:n_lab], np.int64)
-            _scatter(nodes, atoms, coupled_to_blocks(node_c, atom_kind[atoms], atom_kind[atoms], node_layout, basis))
-            g = np.asarray(edge_ids[lab_edges], np.int64)
-            for a in range(0, g.shape[0], _UNCOUPLE_CHUNK):
-                ge = g[a : a + _UNCOUPLE_CHUNK]
-                blocks = coupled_to_blocks(
-                    edge_c[a : a + _UNCOUPLE_CHUNK], atom_kind[i[ge]], atom_kind[j[ge]], pair_layout, basis
-                )
-                _scatter(edges, ge, blocks)
+            atoms, g = np.asarray(node_ids[:n_lab], np.int64), np.asarray(edge_ids[lab_edges], np.int64)
+            _put((nodes, edges), (node_layout, pair_layout), nl, atom_kind, basis, (atoms, node_c), (g, edge_c))
             t["uncouple_s"] += time.perf_counter() - t0
             bar.update(1)
     finally:
         bar.close()
     return nodes, edges, {**t, "n_parts": n_parts, "halo": halo}
+
+
+def _put(dest, layouts, nl, atom_kind, basis, node_part, edge_part) -> None:
+    """Coupled-basis outputs ``(atom ids, node_c)`` and ``(edge ids, edge_c)`` into the blocks ``dest``
+    (node, edge) via ``layouts`` (node, pair), uncoupled in chunks of edges."""
+    (nodes, edges), (node_layout, pair_layout) = dest, layouts
+    (atoms, node_c), (g, edge_c) = node_part, edge_part
+    i, j = nl.edge_index
+    _scatter(nodes, atoms, coupled_to_blocks(node_c, atom_kind[atoms], atom_kind[atoms], node_layout, basis))
+    for a in range(0, g.shape[0], _UNCOUPLE_CHUNK):
+        ge = g[a : a + _UNCOUPLE_CHUNK]
+        blocks = coupled_to_blocks(
+            edge_c[a : a + _UNCOUPLE_CHUNK], atom_kind[i[ge]], atom_kind[j[ge]], pair_layout, basis
+        )
+        _scatter(edges, ge, blocks)
+
+
+def _predict_halo(model, nl, atom_kind, basis, positions, method, device, dest, layouts, t):
+    """``parallel="halo"`` branch of :func:`predict_blocks` (rank 0: blocks, other ranks: None)."""
+    from hamforge.predict._halo import halo_outputs, world_size
+
+    t0 = time.perf_counter()
+    try:
+        got = halo_outputs(model, nl, atom_kind, positions, method, device)
+    except ValueError as exc:
+        raise PredictError(str(exc)) from None
+    t["model_s"] += time.perf_counter() - t0
+    if got is None:
+        return None
+    t0 = time.perf_counter()
+    _put(dest, layouts, nl, atom_kind, basis, (np.arange(nl.n_atoms), got[0]), (np.arange(nl.n_edges), got[1]))
+    t["uncouple_s"] += time.perf_counter() - t0
+    return (*dest, {**t, "n_parts": world_size(), "halo": 1})
 
 
 def _scatter(dest: RaggedBlocks, ids: np.ndarray, blocks: RaggedBlocks) -> None:

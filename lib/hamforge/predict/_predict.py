@@ -97,13 +97,15 @@ def predict_structure(
     method: str = "lownn",
     device=None,
     progress: bool | None = None,
-) -> Prediction:
+    parallel: str = "partitions",
+) -> Prediction | None:
     """Predicted per-image H blocks (and exact S blocks) of ``structure`` (already tiled).
 
     ``atom_kind`` defaults to :func:`structure_kinds`. S is computed on the pairs within the basis's overlap
     range at ``overlap_eps`` (:func:`hamforge.basis.overlap_range`; at least the model's r_cut, so every H edge
-    has its S block). ``symmetrize=False`` keeps the raw network outputs (the
-    report still gives their asymmetry). Other options: :func:`hamforge.predict._infer.predict_blocks`.
+    has its S block). ``symmetrize=False`` keeps the raw network outputs (the report still gives their
+    asymmetry). Other options: :func:`hamforge.predict._infer.predict_blocks` (``parallel="halo"``: collective
+    over the torch.distributed ranks; None on ranks other than 0).
     """
     cfg = model.config
     basis = model_basis(cfg)
@@ -117,7 +119,7 @@ def predict_structure(
         raise PredictError(f"{structure.source}: {exc}") from None
     rev = reverse_edge_index(nl)
     times["graph_s"] = time.perf_counter() - t0
-    h_nodes, h_edges, t_inf = predict_blocks(
+    blocks = predict_blocks(
         model,
         nl,
         atom_kind,
@@ -128,7 +130,11 @@ def predict_structure(
         method=method,
         device=device,
         progress=progress,
+        parallel=parallel,
     )
+    if blocks is None:  # a rank other than 0 of a halo-exchanged prediction
+        return None
+    h_nodes, h_edges, t_inf = blocks
     times.update({k: v for k, v in t_inf.items() if k.endswith("_s")})
     t0 = time.perf_counter()
     work = h_nodes, h_edges
@@ -284,9 +290,10 @@ def predict_file(
     *,
     provenance: dict | None = None,
     **options,
-) -> dict:
+) -> dict | None:
     """``hamforge predict``: read the model and the structure, tile, predict, write ``output``; returns the
-    provenance written (asymmetry, S check, timings). ``options``: :func:`predict_structure`."""
+    provenance written (asymmetry, S check, timings; None on ranks other than 0 with ``parallel="halo"``).
+    ``options``: :func:`predict_structure`."""
     from hamforge.model import read_checkpoint
 
     ck = read_checkpoint(model_path)
@@ -294,6 +301,8 @@ def predict_file(
     structure, atom_kind = load_structure(structure_path, ck.config, tile, source_model=str(model_path))
     check = options.pop("overlap_check_orbitals", DEFAULT_OVERLAP_CHECK_ORBITALS)
     pred = predict_structure(model, structure, atom_kind, **options)
+    if pred is None:  # parallel="halo": rank 0 writes
+        return None
     reps = [int(x) for x in np.asarray(tile).tolist()]
     prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
     return write_prediction(pred, output, prov, inputs=[model_path, structure_path], overlap_check_orbitals=check)
