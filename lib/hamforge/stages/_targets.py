@@ -6,8 +6,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+from hamforge.basis import ElementBasis
 from hamforge.graph import build_targets, coverage_report
 from hamforge.io import atomic_path, read_matrix_file, write_targets_file, write_text_atomic
 from hamforge.io.units import HARTREE_TO_MEV
@@ -47,14 +48,20 @@ def make_targets_file(
     output: str | os.PathLike,
     *,
     kinds: Sequence[str] | None = None,
+    basis: Mapping[str, ElementBasis] | None = None,
     report_prefix: str | os.PathLike | None = None,
 ):
     """Build and write the targets of one matrix file; write ``<prefix>.coverage.{csv,json,png}``.
 
-    ``report_prefix`` defaults to the output path without its suffix. Returns the coverage table.
+    ``kinds`` and ``basis`` (the material's basis registry, :meth:`hamforge.dft.CP2KSettings.kind_basis`) are
+    those of :func:`hamforge.graph.build_targets`. ``report_prefix`` defaults to the output path without its
+    suffix. Returns the coverage table.
     """
     data = read_matrix_file(matrix_path)
-    t = build_targets(data, r_cut, kinds=kinds)
+    try:
+        t = build_targets(data, r_cut, kinds=kinds, basis=basis)
+    except ValueError as exc:
+        raise ValueError(f"{matrix_path}: {exc}") from exc
     write_targets_file(output, t, data)
     table, blocks = coverage_report(data, t)
     prefix = Path(report_prefix) if report_prefix else Path(output).with_suffix("")
