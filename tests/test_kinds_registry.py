@@ -5,7 +5,6 @@ and two ghost kinds (both atomic number 0) stay distinct species of the model.""
 from pathlib import Path
 
 import ase.build
-import numpy as np
 import pytest
 from hamforge.basis import ElementBasis
 from hamforge.cli import main as cli_main
