@@ -74,7 +74,7 @@ def test_impossible_decorations_are_refused(pq, match):
 
 
 def test_bad_element_is_refused_naming_the_key():
-    with pytest.raises(MDError, match=r"substitute\[0\].target"):
+    with pytest.raises(MDError, match=r"substitute.target: 'Xx' is not a chemical element"):
         PostQuench(substitutions=(Substitution("Ge", "Xx", count=1),))
 
 

@@ -141,10 +141,10 @@ def build_targets(
     if missing:
         raise ValueError(f"structure has kind(s) {missing} that are not in the layout kinds {list(kinds)}")
     registry = dict(data.basis) if basis is None else dict(basis)
-    for k in sorted(set(data.kinds.tolist())):
-        if basis is not None and k in data.basis and data.basis[k] != registry.get(k):
+    for k in sorted(set(data.kinds.tolist()) & set(data.basis) & set(registry)):
+        if data.basis[k] != registry[k]:
             raise ValueError(
-                f"kind {k}: the matrix file's basis {data.basis[k]} differs from the material's {registry.get(k)}"
+                f"kind {k}: the matrix file's basis {data.basis[k]} differs from the material's {registry[k]}"
             )
     basis = {k: registry[k] for k in kinds if k in registry}
     if len(basis) != len(kinds):

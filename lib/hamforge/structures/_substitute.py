@@ -38,6 +38,17 @@ def _site_count(n_from: int, count: int | None, fraction: float | None, what: st
     return int(count)
 
 
+def _normalize_elements(obj, fields: Sequence[str], where: str) -> None:
+    """Replace the element fields of a frozen dataclass by their canonical symbols; MDError naming the field."""
+    from hamforge._elements import chemical_symbol
+
+    for name in fields:
+        try:
+            object.__setattr__(obj, name, chemical_symbol(getattr(obj, name)))
+        except ValueError as exc:
+            raise MDError(f"{where}.{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Substitution:
     """Replace ``count`` (or ``fraction`` of the) atoms of element ``source`` by element ``target``."""
@@ -46,6 +57,11 @@ class Substitution:
     target: str
     count: int | None = None
     fraction: float | None = None
+
+    def __post_init__(self):
+        _normalize_elements(self, ("source", "target"), "post_quench.substitute")
+        if self.source == self.target:
+            raise MDError(f"post_quench.substitute: source and target are both {self.source}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,11 @@ class GhostVacancies:
     count: int | None = None
     fraction: float | None = None
 
+    def __post_init__(self):
+        _normalize_elements(self, ("source",), "post_quench.vacancies")
+        if not str(self.kind).strip():
+            raise MDError("post_quench.vacancies.kind: empty kind label")
+
 
 @dataclass(frozen=True)
 class PostQuench:
@@ -65,25 +86,6 @@ class PostQuench:
     substitutions: tuple[Substitution, ...] = ()
     vacancies: GhostVacancies | None = None
     seed: int = 0
-
-    def __post_init__(self):
-        from hamforge._elements import chemical_symbol
-
-        for i, s in enumerate(self.substitutions):
-            for name in ("source", "target"):
-                try:
-                    object.__setattr__(s, name, chemical_symbol(getattr(s, name)))
-                except ValueError as exc:
-                    raise MDError(f"post_quench.substitute[{i}].{name}: {exc}") from None
-            if s.source == s.target:
-                raise MDError(f"post_quench.substitute[{i}]: source and target are both {s.source}")
-        if self.vacancies is not None:
-            try:
-                object.__setattr__(self.vacancies, "source", chemical_symbol(self.vacancies.source))
-            except ValueError as exc:
-                raise MDError(f"post_quench.vacancies.source: {exc}") from None
-            if not str(self.vacancies.kind).strip():
-                raise MDError("post_quench.vacancies.kind: empty kind label")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> "PostQuench | None":
