@@ -101,7 +101,18 @@ def _add_parse_cp2k(sub) -> None:
 def _cmd_targets(args: argparse.Namespace) -> int:
     from hamforge.stages import make_targets_file
 
-    make_targets_file(args.matrix, args.rcut, args.output, kinds=args.kinds)
+    basis = None
+    if args.config:
+        from hamforge.config import load_config
+        from hamforge.dft import CP2KSettings
+
+        cfg = load_config(args.config)
+        mats = cfg["materials"]
+        name = args.material or (next(iter(mats)) if len(mats) == 1 else None)
+        if name not in mats:
+            raise ValueError(f"{args.config}: --material {args.material!r}: choose one of {sorted(mats)}")
+        basis = CP2KSettings.from_config(mats[name]["dft"]).kind_basis()
+    make_targets_file(args.matrix, args.rcut, args.output, kinds=args.kinds, basis=basis)
     return 0
 
 
@@ -117,8 +128,18 @@ def _add_targets(sub) -> None:
     p.add_argument("--rcut", type=float, required=True, help="graph cutoff in Angstrom")
     p.add_argument("-o", "--output", required=True, metavar="TARGETS.h5")
     p.add_argument(
-        "--kinds", nargs="+", default=None, help="species (kind labels) of the layout; default: this structure's"
+        "--kinds",
+        nargs="+",
+        default=None,
+        help="species (kind labels) of the layout; default: every kind of --config's material, else this structure's",
     )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="workflow config whose material's dft.kinds give the basis registry: every configured kind (ghosts "
+        "included) is in the layout even when this structure has no atom of it, as the workflow's targets are",
+    )
+    p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
     p.set_defaults(func=_cmd_targets)
 
 

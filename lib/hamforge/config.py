@@ -94,6 +94,7 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         _check_sampling(mat, base, source)
         _check_dft_data(mat, base, source)
         _check_md_inputs(mat, base, source)
+        _check_post_quench(mat, base, source)
         _check_training(mat, base, source)
     for rule in ("cp2k", "melt_quench"):
         _check_launcher(cfg["resources"][rule], f"resources.{rule}.launcher", source)
@@ -234,6 +235,37 @@ def _check_md_inputs(mat: Mapping[str, Any], base: str, source: str) -> None:
             base,
             r_cut,
         )
+
+
+def _check_post_quench(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """Substituted and vacated elements are MD elements, dopants have a dft kind, the vacancy kind is a ghost."""
+    from hamforge._elements import chemical_symbol
+
+    pq = mat["md"].get("post_quench") or {}
+    kinds = mat["dft"]["kinds"]
+    real = {chemical_symbol(k.get("element", label)) for label, k in kinds.items() if not k.get("ghost")}
+    species = {chemical_symbol(e) for e in mat["elements"]}
+    entries = [(f"substitute[{i}]", s) for i, s in enumerate(pq.get("substitute", []))]
+    entries += [("vacancies", pq["vacancies"])] if pq.get("vacancies") else []
+    for where, e in entries:
+        key = f"{source}: {base}.md.post_quench.{where}"
+        if ("count" in e) == ("fraction" in e):
+            raise ConfigError(f"{key}: give exactly one of count and fraction")
+        for field in ("from", "to") if "to" in e else ("from",):
+            try:
+                chemical_symbol(e[field])
+            except ValueError as exc:
+                raise ConfigError(f"{key}.{field}: {exc}") from None
+        if chemical_symbol(e["from"]) not in species:
+            raise ConfigError(
+                f"{key}.from: {e['from']} is neither in {base}.elements nor put there by an earlier substitution"
+            )
+        if "to" in e:
+            if chemical_symbol(e["to"]) not in real:
+                raise ConfigError(f"{key}.to: no (non-ghost) kind of element {e['to']} in {base}.dft.kinds")
+            species.add(chemical_symbol(e["to"]))
+        elif not kinds.get(e["kind"], {}).get("ghost"):
+            raise ConfigError(f"{key}.kind: {e['kind']!r} is not a ghost kind of {base}.dft.kinds (set ghost: true)")
 
 
 def _check_launcher(res: Mapping[str, Any], key: str, source: str) -> None:

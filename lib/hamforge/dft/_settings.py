@@ -81,3 +81,18 @@ class CP2KSettings:
         if unknown:
             raise DFTError(f"unknown dft setting(s) {unknown}; known: {sorted(known - {'kinds'})}")
         return cls(kinds=kinds, **cfg)
+
+    def kind_basis(self, relative_to: str | None = None) -> dict:
+        """The basis registry of the material: kind label -> :class:`hamforge.basis.ElementBasis` of *every*
+        configured kind (ghosts included, whether or not a given structure has atoms of it), read from
+        ``basis_file`` as CP2K finds it (relative to ``relative_to``, else CP2K's data directory).
+
+        All structures of a material share this layout, so a kind absent from one structure is no error.
+        """
+        from hamforge.basis import BasisError, read_cp2k_basis, resolve_cp2k_data_file
+
+        try:
+            path = resolve_cp2k_data_file(self.basis_file, relative_to=relative_to)
+            return {name: read_cp2k_basis(path, k.element, k.basis_set) for name, k in sorted(self.kinds.items())}
+        except BasisError as exc:
+            raise DFTError(f"basis of the configured kinds: {exc}") from exc

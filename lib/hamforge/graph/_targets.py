@@ -120,19 +120,33 @@ def coupled_to_blocks(
     return out
 
 
-def build_targets(data, r_cut: float, kinds: Sequence[str] | None = None) -> Targets:
+def build_targets(
+    data, r_cut: float, kinds: Sequence[str] | None = None, basis: Mapping[str, ElementBasis] | None = None
+) -> Targets:
     """Targets of a :class:`hamforge.io.MatrixData` for graph cutoff ``r_cut`` (Angstrom).
 
-    ``kinds`` fixes the layout's species list (all structures of a material share it); default: the kinds
-    of this structure, sorted.
+    ``kinds`` fixes the layout's species list (all structures of a material share it); default: the keys of
+    ``basis`` when given, else the kinds of this structure, sorted. ``basis`` is the material's basis registry
+    (kind -> ElementBasis, e.g. :meth:`hamforge.dft.CP2KSettings.kind_basis`): it supplies the basis of layout
+    kinds that have no atom in this structure (a matrix file stores only the kinds present), and the basis the
+    matrix file records for a kind present must be the registry's. Without it every layout kind must be
+    present in the structure.
     """
     if not r_cut > 0:
         raise ValueError(f"r_cut must be > 0, got {r_cut}")
-    kinds = tuple(sorted(set(data.kinds.tolist()))) if kinds is None else tuple(kinds)
+    if kinds is None:
+        kinds = sorted(basis) if basis is not None else sorted(set(data.kinds.tolist()))
+    kinds = tuple(kinds)
     missing = sorted(set(data.kinds.tolist()) - set(kinds))
     if missing:
         raise ValueError(f"structure has kind(s) {missing} that are not in the layout kinds {list(kinds)}")
-    basis = {k: data.basis[k] for k in kinds if k in data.basis}
+    registry = dict(data.basis) if basis is None else dict(basis)
+    for k in sorted(set(data.kinds.tolist()) & set(data.basis) & set(registry)):
+        if data.basis[k] != registry[k]:
+            raise ValueError(
+                f"kind {k}: the matrix file's basis {data.basis[k]} differs from the material's {registry[k]}"
+            )
+    basis = {k: registry[k] for k in kinds if k in registry}
     if len(basis) != len(kinds):
         raise ValueError(f"no basis for kind(s) {sorted(set(kinds) - set(basis))}")
     kind_id = {k: n for n, k in enumerate(kinds)}

@@ -157,7 +157,10 @@ def read_structure(path: str | os.PathLike, index: int | str = -1) -> Structure:
         cell, pbc = check_cell(np.array(atoms.cell[:], dtype=np.float64), np.array(atoms.pbc, dtype=bool))
     except ValueError as exc:
         raise StructureFileError(f"{src}: {exc}") from exc
-    kinds = np.array(atoms.get_chemical_symbols(), dtype=object)
+    # kind labels: the per-atom array 'kinds' when the file has one (post-quench ghosts and dopants,
+    # hamforge.structures.KINDS_ARRAY), else the chemical symbols
+    kinds = np.array(atoms.arrays["kinds"] if "kinds" in atoms.arrays else atoms.get_chemical_symbols(), dtype=object)
+    kinds = np.array([str(k) for k in kinds], dtype=object)
     return Structure(
         numbers=atoms.numbers.astype(np.int64), positions=positions, cell=cell, pbc=pbc, kinds=kinds, source=src
     )

@@ -6,8 +6,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+from hamforge.basis import ElementBasis
 from hamforge.graph import build_targets, coverage_report
 from hamforge.io import (
     atomic_path,
@@ -54,19 +55,25 @@ def make_targets_file(
     output: str | os.PathLike,
     *,
     kinds: Sequence[str] | None = None,
+    basis: Mapping[str, ElementBasis] | None = None,
     report_prefix: str | os.PathLike | None = None,
 ):
     """Build and write the targets of one matrix file; write ``<prefix>.coverage.{csv,json,png}``.
 
-    ``report_prefix`` defaults to the output path without its suffix. All four files or none: they appear
-    together at the end, and an error (or SIGTERM) in any step leaves none of them. Returns the coverage table.
+    ``kinds`` and ``basis`` (the material's basis registry, :meth:`hamforge.dft.CP2KSettings.kind_basis`) are
+    those of :func:`hamforge.graph.build_targets`. ``report_prefix`` defaults to the output path without its
+    suffix. All four files or none: they appear together at the end, and an error (or SIGTERM) in any step
+    leaves none of them. Returns the coverage table.
     """
     prefix = Path(report_prefix) if report_prefix else Path(output).with_suffix("")
     outputs = [Path(output)] + [Path(f"{prefix}.coverage.{ext}") for ext in ("csv", "json", "png")]
     for o in outputs:
         check_output_path(o, inputs=[matrix_path])
     data = read_matrix_file(matrix_path)
-    t = build_targets(data, r_cut, kinds=kinds)
+    try:
+        t = build_targets(data, r_cut, kinds=kinds, basis=basis)
+    except ValueError as exc:
+        raise ValueError(f"{matrix_path}: {exc}") from exc
     with atomic_paths(*outputs) as (tmp_out, tmp_csv, tmp_json, tmp_png):
         table = _write_all(data, t, r_cut, tmp_out, tmp_csv, tmp_json, tmp_png, Path(matrix_path).stem)
     logger.info(

@@ -1,4 +1,4 @@
-"""Atomic structures: trajectory decorrelation (melt-quench generation lives here too)."""
+"""Atomic structures: melt-quench generation, post-quench substitution and ghost vacancies, decorrelation."""
 
 from hamforge.structures._decorrelate import (
     decorrelate,
@@ -21,6 +21,14 @@ from hamforge.structures._melt_quench import (
     read_thermo_log,
     resolve_potential,
     run_melt_quench,
+)
+from hamforge.structures._substitute import (
+    KINDS_ARRAY,
+    GhostVacancies,
+    PostQuench,
+    Substitution,
+    apply_post_quench,
+    post_quench_sites,
 )
 from hamforge.structures._trajectory import decorrelate_trajectory
 
@@ -49,4 +57,13 @@ __all__ += [  # melt-quench
     "read_thermo_log",
     "resolve_potential",
     "run_melt_quench",
+]
+
+__all__ += [  # post-quench decoration
+    "KINDS_ARRAY",
+    "GhostVacancies",
+    "PostQuench",
+    "Substitution",
+    "apply_post_quench",
+    "post_quench_sites",
 ]

@@ -5,6 +5,8 @@ linearly from ``t_start`` to ``t_end`` (K) over ``duration_ps`` under NVT or NPT
 ``dump_every`` steps and written as extended XYZ with, per frame, ``step``, ``time_ps``, ``temperature`` (K,
 LAMMPS ``temp``), ``potential_energy`` (eV, LAMMPS metal units), ``pressure`` (bar) and ``stage`` (its name).
 Positions are in Angstrom and wrapped into the cell. Independent quenches differ only by the velocity seed.
+An optional post-quench step (``post_quench``, :mod:`hamforge.structures._substitute`) then substitutes atoms and
+marks ghost vacancies on the same sites in every frame.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -81,6 +84,7 @@ class MeltQuenchSettings:
     pdamp_fs: float = 1000.0
     initial: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 12345
+    post_quench: Any = None  # hamforge.structures.PostQuench: substitutions and ghost vacancies after the MD
 
     def __post_init__(self):
         from hamforge._elements import chemical_symbol
@@ -106,6 +110,9 @@ class MeltQuenchSettings:
         stages = tuple(Stage(**s) for s in cfg.pop("stages"))
         pot = dict(cfg.pop("potential"))
         cfg.pop("quenches", None)
+        from hamforge.structures._substitute import PostQuench
+
+        cfg["post_quench"] = PostQuench.from_config(cfg.get("post_quench"))
         return cls(
             elements=tuple(elements),
             pair_style=pot["pair_style"],
@@ -339,10 +346,16 @@ def run_melt_quench(
         at.set_pbc(True)
         at.wrap()
         at.calc = None
+    if settings.post_quench is not None:
+        from hamforge.structures._substitute import apply_post_quench
+
+        apply_post_quench(frames, settings.post_quench, quench)
+        logger.info("post-quench decoration: %s", settings.post_quench)
     with atomic_paths(trajectory, thermo_csv) as (tmp_traj, tmp_thermo):  # both or neither
         ase.io.write(tmp_traj, frames, format="extxyz")
         thermo.to_csv(tmp_thermo, index=False)
     last = frames[-1]
+    last_kinds = last.arrays["kinds"] if "kinds" in last.arrays else last.get_chemical_symbols()
     density = float(np.sum(last.get_masses()) / last.get_volume() * 1.66053906660)
     summary = {
         "quench": quench,
@@ -353,6 +366,7 @@ def run_melt_quench(
         "wall_s": round(wall, 2),
         "final_temperature_K": float(thermo["Temp"].iloc[-1]),
         "final_density_g_cm3": density,
+        "kinds": dict(sorted(Counter(str(k) for k in last_kinds).items())),
     }
     logger.info("melt-quench %d done in %.1f s: %s", quench, wall, summary)
     return summary
