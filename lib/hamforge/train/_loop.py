@@ -235,9 +235,7 @@ def train(
         runner.set_training(False)
         train_loss = epoch_sums.loss(s.node_weight)
         train_m = _merge(all_gather(train_acc, ctx)).result()
-        val_loss, val_m = (
-            evaluate(model, val_items, ctx, s.node_weight, runner) if val_items else (float("nan"), {})
-        )
+        val_loss, val_m = evaluate(model, val_items, ctx, s.node_weight, runner) if val_items else (float("nan"), {})
         monitor = val_loss if val_items else train_loss
         sched.step(monitor)
         lr = opt.param_groups[0]["lr"]
