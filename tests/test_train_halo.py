@@ -74,21 +74,30 @@ def test_owned_samples_cover_every_target_once(case):
     assert min(s.pair_edge.numel() for s in parts) > 0
 
 
-def test_one_process_halo_equals_full_graph(case, tmp_path):
+def test_one_process_halo_equals_full_graph_and_resumes(case, tmp_path):
+    """One rank (no process group): the halo path (HaloModel without neighbours, owned samples) trains like the
+    full graph; stopped after epoch 1 and rerun to epoch 2 it resumes from latest.pt to the same end."""
     d, entries = case
     train_model(entries[:3], entries[3:], HYPER, TrainSettings(**SETTINGS, parallel="halo"), tmp_path / "h1")
     assert max(_compare(d / "ref", tmp_path / "h1")) <= EXACT
+    one = TrainSettings(**{**SETTINGS, "max_epochs": 1}, parallel="halo")
+    train_model(entries[:3], entries[3:], HYPER, one, tmp_path / "resumed")
+    assert len(pd.read_csv(tmp_path / "resumed" / "metrics.csv")) == 1
+    train_model(entries[:3], entries[3:], HYPER, TrainSettings(**SETTINGS, parallel="halo"), tmp_path / "resumed")
+    assert max(_compare(d / "ref", tmp_path / "resumed")) <= EXACT
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("world", [2, 3])
-def test_halo_training_on_gloo_ranks_equals_one_process(case, tmp_path, world):
+@pytest.mark.parametrize("world, method", [(2, "lownn"), (3, "metis")])
+def test_halo_training_on_gloo_ranks_equals_one_process(case, tmp_path, world, method):
     d, entries = case
-    settings = {**SETTINGS, "parallel": "halo", "halo_partition": "lownn", "halo_report": True}
+    settings = {**SETTINGS, "parallel": "halo", "halo_partition": method, "halo_report": True}
     job = {"train": entries[:3], "val": entries[3:], "hyper": HYPER, "settings": settings}
     spawn({**job, "checkpoints": str(tmp_path / "ck")}, world)
     params, metrics = _compare(d / "ref", tmp_path / "ck")
-    print(f"halo training, {world} gloo ranks vs one process: parameters {params:.3g}, metrics (rel.) {metrics:.3g}")
+    print(
+        f"halo training, {world} gloo ranks ({method}) vs one process: parameters {params:.3g}, metrics {metrics:.3g}"
+    )
     assert params <= EXACT and metrics <= EXACT
     ck = read_checkpoint(tmp_path / "ck" / "latest.pt")
     init = HamiltonianModel(ck.config, seed=0).to(torch.float64).state_dict()
