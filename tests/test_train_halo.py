@@ -11,7 +11,7 @@ import torch
 from _train_halo_worker import spawn  # tests/_train_halo_worker.py: train_model on gloo ranks
 from hamforge.cli import main as cli_main
 from hamforge.graph import build_targets
-from hamforge.io import MatrixData, read_targets_file, write_targets_file
+from hamforge.io import read_targets_file, write_targets_file
 from hamforge.model import HamiltonianModel, read_checkpoint
 from hamforge.parallel import REPORT_FILES, build_halo_plan
 from hamforge.partition import partition_atoms
@@ -31,10 +31,9 @@ def case(tmp_path_factory):
     """Four 8-atom structures (three to train on, one to validate on; a cell edge < r_cut: self-images) and
     the one-process full-graph run."""
     d = tmp_path_factory.mktemp("halo_train")
-    data, *_ = synthetic(n=8, cell_len=3.4, r_cut=3.5, seed=5)
     entries = []
-    for k in range(4):
-        m = MatrixData(**{**data.__dict__, "positions": data.positions + 0.07 * k})
+    for k in range(4):  # different random positions and Hamiltonians (not translated copies of one structure)
+        m, *_ = synthetic(n=8, cell_len=3.4, r_cut=3.5, seed=5 + k)
         write_targets_file(d / f"t{k}.h5", build_targets(m, 3.5), m)
         entries.append({"structure": f"t{k}", "targets": str(d / f"t{k}.h5")})
     torch.use_deterministic_algorithms(True)

@@ -135,7 +135,8 @@ def make_owned_sample(t, name: str, plan, dtype=torch.float32) -> Sample:
     of a pair ``(i, j)`` and every self-image of ``i`` on ``i``'s rank, so the fold of the owned items is complete
     and each node and pair is on exactly one rank."""
     n_edges = int(plan.edges.shape[0])
-    if plan.nodes.shape[0] and int(plan.nodes.max()) >= t.nl.n_atoms or (n_edges and plan.edges.max() >= t.nl.n_edges):
+    outside_atoms = plan.nodes.shape[0] > 0 and int(plan.nodes.max()) >= t.nl.n_atoms
+    if outside_atoms or (n_edges > 0 and int(plan.edges.max()) >= t.nl.n_edges):
         raise ValueError(f"{name}: the halo plan is not one of this structure's graph ({t.nl.n_atoms} atoms)")
     col_map = self_image_column_map(t.node_layout, t.pair_layout)
     labelled = np.ones(n_edges, bool)

@@ -157,6 +157,8 @@ def train(
 
     Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
     identical run). Returns the summary of the best epoch. ``ctx`` is a :class:`hamforge.train.DistContext`.
+    ``settings.parallel == "halo"``: the items are this rank's :class:`hamforge.train.HaloItem` of every
+    structure (:func:`hamforge.train.halo_item`), the same structures in the same order on every rank.
     """
     if not train_items:
         raise ValueError("train: the training set is empty")
