@@ -230,6 +230,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         seed=args.seed,
         batch_size=args.batch_size,
+        parallel=args.parallel,
+        halo_partition=args.halo_partition,
+        halo_report=args.halo_report,
     )
     entry = lambda p: {"structure": Path(p).stem, "targets": p}  # noqa: E731
     hyper = {"l_max": args.l_max, "embed_dim": args.embed_dim, "n_layers": args.layers}
@@ -272,6 +275,24 @@ def _add_train(sub) -> None:
     p.add_argument("--l-max", type=int, default=4)
     p.add_argument("--embed-dim", type=int, default=16)
     p.add_argument("--layers", type=int, default=1)
+    p.add_argument(
+        "--parallel",
+        choices=("partitions", "halo"),
+        default="partitions",
+        help="partitions: whole structures spread over the torchrun/srun ranks (DDP); halo: every structure split "
+        "into one part per rank, node embeddings halo-exchanged every layer (docs/training.md)",
+    )
+    p.add_argument(
+        "--halo-partition",
+        choices=("slices", "lownn", "brick", "metis"),
+        default="lownn",
+        help="--parallel halo: partitioner of the structures (default lownn)",
+    )
+    p.add_argument(
+        "--halo-report",
+        action="store_true",
+        help="--parallel halo: write the halo report of the last epoch to OUT_DIR/checkpoints/halo_report/",
+    )
     p.set_defaults(func=_cmd_train)
 
 

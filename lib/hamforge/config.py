@@ -119,6 +119,11 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
         raise ConfigError(
             f"{source}: {base}.model.n_heads: {m['n_heads']} does not divide model.embed_dim = {m['embed_dim']}"
         )
+    if tr["use_partitions"] and tr["parallel"] == "halo":
+        raise ConfigError(
+            f"{source}: {base}.train.use_partitions: true with train.parallel: halo (which splits every structure "
+            "over the ranks itself); set use_partitions: false or parallel: partitions"
+        )
     halo = 1 if m["strictly_local"] else m["n_layers"]
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
         raise ConfigError(

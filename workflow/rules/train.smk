@@ -1,6 +1,8 @@
 # Stage 6: train the SO(2)-equivariant network on the training quenches, evaluate it on the test quench.
 
 
+# train.parallel (docs/training.md) selects whole samples per rank (partitions, DDP) or every structure split over
+# the ranks (halo); the ranks are those of the job (torchrun/srun), one process when the job is not launched so.
 # Checkpoints live in model/checkpoints/ (not declared outputs), so that a killed training rerun by
 # Snakemake resumes there; the declared outputs are written when training ends.
 rule train:

@@ -59,6 +59,13 @@ class HaloModel(nn.Module):
             self.stats.stop()
         return out
 
+    def reset_stats(self) -> None:
+        """Start new records (a new :class:`HaloStats`, e.g. for one training epoch); none without stats."""
+        if self.stats is not None:
+            self.stats = HaloStats(self.plan.rank, len(self.plan.neighbours), self.model.node_scale.device)
+            if self.exchange is not None:
+                self.exchange.stats = self.stats
+
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()`` (collective: the ghost-row gradients go back to their owners), timed."""
         if self.stats is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import torch
 
 from hamforge.io import atomic_paths, read_partitions, read_targets_file, write_text_atomic
 from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
-from hamforge.train import Item, TrainSettings, distributed, evaluate, make_samples, train
+from hamforge.train import Item, TrainSettings, distributed, evaluate, halo_item, make_samples, train
 
 __all__ = ["evaluate_model", "output_scaling", "split_index", "train_model"]
 
@@ -80,6 +81,16 @@ def _items(entries, dtype, use_partitions: bool, halo: int) -> list[Item]:
     return items
 
 
+def _halo_items(entries, method: str, dtype, ctx) -> list:
+    """``train.parallel: halo``: part ``ctx.rank`` of every structure (positions from the targets file)."""
+    items = []
+    for e in entries:
+        t = read_targets_file(e["targets"])
+        positions = read_targets_file(e["targets"], graph_only=True).positions
+        items.append(halo_item(t, e["structure"], positions, method, ctx, dtype))
+    return items
+
+
 def train_model(
     train_entries: Sequence[Mapping[str, str]],
     val_entries: Sequence[Mapping[str, str]],
@@ -91,31 +102,43 @@ def train_model(
     outputs: Mapping[str, str] | None = None,
 ) -> dict:
     """Train on the targets (and optionally partitions) of ``train_entries``; validate on ``val_entries``.
+    ``settings.parallel == "halo"``: every structure is split over the torchrun/srun ranks (``hamforge.train``).
 
     Checkpoints, metrics.csv and learning_curve.png live in ``checkpoint_dir`` (a rerun resumes there);
     ``outputs`` may name copies to write at the end: ``model``, ``metrics``, ``curve``, ``summary``.
     """
     dtype = _DTYPES[settings.dtype]
+    halo = settings.parallel == "halo"
+    if halo and use_partitions:
+        raise ValueError(
+            "train.use_partitions: the augmented partitions are not used with train.parallel: halo (every "
+            "structure is split over the ranks); set use_partitions: false or parallel: partitions"
+        )
     first = read_targets_file(train_entries[0]["targets"])
     config = ModelConfig.from_targets(first, **dict(model_hyper))
-    train_items = _items(train_entries, dtype, use_partitions, config.halo)
-    val_items = _items(val_entries, dtype, use_partitions, config.halo)
-    for it in train_items + val_items:
-        config.check_targets(it.targets, it.sample.name)
-    model = HamiltonianModel(config, seed=settings.seed).to(dtype)
-    node_scale, edge_scale, shift = output_scaling([it.targets for it in train_items], first.node_layout)
-    model.set_output_scaling(node_scale, edge_scale, shift)
-    logger.info(
-        "training on %d samples (%d structures), validating on %d; %d parameters",
-        len(train_items),
-        len(train_entries),
-        len(val_items),
-        sum(p.numel() for p in model.parameters()),
-    )
     with distributed() as ctx:
+        if halo:
+            make = lambda es: _halo_items(es, settings.halo_partition, dtype, ctx)  # noqa: E731
+        else:
+            make = lambda es: _items(es, dtype, use_partitions, config.halo)  # noqa: E731
+        train_items, val_items = make(train_entries), make(val_entries)
+        for it in train_items + val_items:
+            config.check_targets(it.targets, it.sample.name)
+        model = HamiltonianModel(config, seed=settings.seed).to(dtype)
+        node_scale, edge_scale, shift = output_scaling([it.targets for it in train_items], first.node_layout)
+        model.set_output_scaling(node_scale, edge_scale, shift)
+        logger.info(
+            "training on %d samples (%d structures), validating on %d; %d parameters; parallel: %s over %d rank(s)",
+            len(train_items),
+            len(train_entries),
+            len(val_items),
+            sum(p.numel() for p in model.parameters()),
+            settings.parallel,
+            ctx.world_size,
+        )
         model.to(ctx.device)
-        train_items = [Item(it.targets, it.sample.to(ctx.device)) for it in train_items]
-        val_items = [Item(it.targets, it.sample.to(ctx.device)) for it in val_items]
+        train_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in train_items]
+        val_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in val_items]
         summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx)
         if ctx.is_main and outputs:
             _copy_outputs(Path(checkpoint_dir), outputs, summary, train_entries, val_entries)

@@ -1,16 +1,20 @@
-"""hamforge.train: samples on full graphs or augmented partitions, the differentiable fold in coupled space,
-masked MSE loss and uncoupled MAE metrics, and the resumable, data-parallel training loop (``docs/training.md``).
+"""hamforge.train: samples on full graphs, augmented partitions or halo-exchanged parts, the differentiable fold in
+coupled space, masked MSE loss and uncoupled MAE metrics, and the resumable training loop, parallel over ranks by
+whole samples (DDP) or by one part of every structure per rank (``train.parallel: halo``; ``docs/training.md``).
 """
 
 from hamforge._dist import DistContext, distributed
-from hamforge.train._data import Sample, make_samples
+from hamforge.train._data import Sample, make_owned_sample, make_samples
 from hamforge.train._fold import fold, self_image_column_map
 from hamforge.train._loop import CSV_COLUMNS, DETERMINISTIC_COLUMNS, Item, TrainingError, evaluate, train
 from hamforge.train._loss import ErrorSums, MetricsAccumulator, forward_fold, squared_error
-from hamforge.train._settings import OPTIMIZERS, TrainSettings
+from hamforge.train._parallel import HaloItem, halo_item
+from hamforge.train._settings import OPTIMIZERS, PARALLEL, TrainSettings
 
 __all__ = [
     "ErrorSums",
+    "HaloItem",
+    "PARALLEL",
     "CSV_COLUMNS",
     "DETERMINISTIC_COLUMNS",
     "DistContext",
@@ -23,6 +27,8 @@ __all__ = [
     "distributed",
     "evaluate",
     "fold",
+    "halo_item",
+    "make_owned_sample",
     "forward_fold",
     "make_samples",
     "self_image_column_map",

@@ -1,4 +1,5 @@
-"""Training samples: one structure's targets on its full graph or on one augmented partition, as tensors.
+"""Training samples: one structure's targets on its full graph, on one augmented partition or on the part one rank
+owns in a halo-exchanged run, as tensors.
 
 A sample carries the model inputs of its local nodes and edges and the fold of its *labelled* items
 (incoming-edge ownership: a part owns its atoms and every edge into them, hence every image of every pair
@@ -16,7 +17,7 @@ import torch
 from hamforge.model import EDGE_INDEX, EDGE_VEC, NUMBERS
 from hamforge.train._fold import self_image_column_map
 
-__all__ = ["Sample", "make_samples"]
+__all__ = ["Sample", "make_owned_sample", "make_samples"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,3 +126,18 @@ def make_samples(t, name: str, partition=None, dtype=torch.float32) -> list[Samp
         )
         for p in partition.parts
     ]
+
+
+def make_owned_sample(t, name: str, plan, dtype=torch.float32) -> Sample:
+    """The sample of one rank of a halo-exchanged run: ``plan`` (a :class:`hamforge.parallel.HaloPlan` of ``t``'s
+    graph) gives its nodes (owned atoms, labelled, then the ghosts) and its edges (every edge into an owned atom,
+    all labelled), in the local numbering of :meth:`HaloPlan.local_graph`. Incoming-edge ownership puts every image
+    of a pair ``(i, j)`` and every self-image of ``i`` on ``i``'s rank, so the fold of the owned items is complete
+    and each node and pair is on exactly one rank."""
+    n_edges = int(plan.edges.shape[0])
+    outside_atoms = plan.nodes.shape[0] > 0 and int(plan.nodes.max()) >= t.nl.n_atoms
+    if outside_atoms or (n_edges > 0 and int(plan.edges.max()) >= t.nl.n_edges):
+        raise ValueError(f"{name}: the halo plan is not one of this structure's graph ({t.nl.n_atoms} atoms)")
+    col_map = self_image_column_map(t.node_layout, t.pair_layout)
+    labelled = np.ones(n_edges, bool)
+    return _sample(t, name, plan.nodes, plan.n_owned, plan.edges, plan.edge_index, labelled, col_map, dtype)

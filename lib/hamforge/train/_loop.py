@@ -1,9 +1,11 @@
-"""The training loop: Adam + ReduceLROnPlateau, data-parallel over ranks (DDP), resumable checkpoints.
+"""The training loop: Adam + ReduceLROnPlateau, parallel over ranks, resumable checkpoints.
 
 Exactness across process counts: a step's loss is ``node_weight * MSE(nodes) + MSE(pairs)`` over the *global*
-batch (``_loss``; the entry counts of the whole batch are known to every rank); each rank backpropagates
-``world_size * (its share of that sum)`` and DDP averages the gradients, so any number of ranks gives the
-gradient of the same global loss (up to summation order).
+batch (``_loss``; the entry counts of the whole batch are known to every rank). How samples and gradients are
+spread over the ranks is the runner's (``_parallel``, ``train.parallel``): ``partitions`` deals whole samples and
+each rank backpropagates ``world_size * (its share of that sum)`` for DDP to average; ``halo`` gives every rank
+its part of every structure, each backpropagates its share through the halo exchange and the gradients are
+summed. Either way any number of ranks gives the gradient of the same global loss (up to summation order).
 Sample order per epoch comes from ``numpy.random.default_rng((seed, epoch))``, so a run resumed from the
 checkpoint of epoch k continues exactly as an uninterrupted one (same process count).
 """
@@ -27,7 +29,8 @@ import torch
 
 from hamforge.io import atomic_path, write_text_atomic
 from hamforge.model import HamiltonianModel, read_checkpoint, save_checkpoint
-from hamforge.train._loss import ErrorSums, MetricsAccumulator, forward_fold, squared_error
+from hamforge.train._loss import ErrorSums, MetricsAccumulator, squared_error
+from hamforge.train._parallel import DataParallel, all_gather, make_runner
 from hamforge.train._settings import TrainSettings
 
 __all__ = ["Item", "TrainingError", "evaluate", "train"]
@@ -69,16 +72,6 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _all_gather(obj, ctx):
-    if ctx.backend is None:
-        return [obj]
-    import torch.distributed as dist
-
-    out = [None] * ctx.world_size
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
     m = MetricsAccumulator()
     for a in accs:
@@ -89,17 +82,20 @@ def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
     return m
 
 
-def evaluate(model, items: Sequence[Item], ctx=None, node_weight: float = 1.0) -> tuple[float, dict[str, float]]:
-    """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients."""
+def evaluate(
+    model, items: Sequence[Item], ctx=None, node_weight: float = 1.0, runner=None
+) -> tuple[float, dict[str, float]]:
+    """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients.
+    ``runner`` (``_parallel``; default: whole samples dealt to the ranks) says which items and how to run them."""
     acc, sums = MetricsAccumulator(), ErrorSums(0.0, 0.0, 0, 0)
-    mine = items if ctx is None or ctx.backend is None else items[ctx.rank :: ctx.world_size]
+    runner = DataParallel(model, ctx, ddp=False) if runner is None else runner
     with torch.no_grad():
-        for it in mine:
-            nodes, pairs = forward_fold(model, it.sample)
+        for it in runner.share(items):
+            nodes, pairs = runner.forward(it)
             sums = sums + squared_error(nodes, pairs, it.sample).detached()
             acc.add(it.targets, it.sample, nodes, pairs)
     if ctx is not None:
-        gathered = _all_gather((sums, acc), ctx)
+        gathered = all_gather((sums, acc), ctx)
         sums = sum((g[0] for g in gathered), ErrorSums(0.0, 0.0, 0, 0))
         acc = _merge([g[1] for g in gathered])
     loss = sums.loss(node_weight) if sums.n_node + sums.n_pair else float("nan")
@@ -161,17 +157,15 @@ def train(
 
     Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
     identical run). Returns the summary of the best epoch. ``ctx`` is a :class:`hamforge.train.DistContext`.
+    ``settings.parallel == "halo"``: the items are this rank's :class:`hamforge.train.HaloItem` of every
+    structure (:func:`hamforge.train.halo_item`), the same structures in the same order on every rank.
     """
     if not train_items:
         raise ValueError("train: the training set is empty")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     s = settings
-    net = model
-    if ctx.backend is not None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, find_unused_parameters=model.config.predict_overlap)
+    runner = make_runner(s, model, ctx, train_items, val_items)
     opt = _make_optimizer(model, s)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="min", factor=s.factor, patience=s.patience, threshold=s.threshold, min_lr=s.min_lr
@@ -198,40 +192,38 @@ def train(
     stop_reason = "max_epochs"
     show_bar = ctx.is_main and sys.stderr.isatty()
     for epoch in range(start, s.max_epochs + 1):
-        if s.time_budget_s is not None and time.perf_counter() - t_start + last_epoch_time > s.time_budget_s:
+        over = s.time_budget_s is not None and time.perf_counter() - t_start + last_epoch_time > s.time_budget_s
+        if any(all_gather(over, ctx)):  # every rank stops at the same epoch (the clocks differ)
             stop_reason = "time budget"
             break
         t0 = time.perf_counter()
         order = np.random.default_rng((s.seed, epoch)).permutation(n)
-        net.train()
+        runner.set_training(True)
+        runner.start_epoch()
         batches = [order[b : b + bs] for b in range(0, n, bs)]
         bar = _progress(len(batches), f"epoch {epoch}", show_bar)
         epoch_sums = ErrorSums(0.0, 0.0, 0, 0)
         train_acc = MetricsAccumulator()  # training MAE from the training passes (no second forward pass)
         for batch in batches:
             items = [train_items[k] for k in batch]
-            counts = ErrorSums(
-                0.0,
-                0.0,
-                sum(int(it.sample.node_mask.sum()) for it in items),
-                sum(int(it.sample.pair_mask.sum()) for it in items),
-            )
-            mine = items[ctx.rank :: ctx.world_size]
+            mine = runner.share(items)
             opt.zero_grad(set_to_none=True)
-            wn, wp = counts.weights(s.node_weight)
-            weights = (ctx.world_size * wn, ctx.world_size * wp) if mine else (0.0, 0.0)
+            wn, wp = runner.counts(items).weights(s.node_weight)
+            scale = ctx.world_size if runner.scale_by_world else 1
+            weights = (scale * wn, scale * wp) if mine else (0.0, 0.0)
             work = mine or items[:1]  # an idle rank still joins the gradient all-reduce (with zero weight)
             local = ErrorSums(0.0, 0.0, 0, 0)
             for k, it in enumerate(work):
-                sync = k == len(work) - 1 or ctx.backend is None
-                with _null() if sync else net.no_sync(), autocast:
-                    nodes, pairs = forward_fold(net, it.sample)
+                with runner.sync(k == len(work) - 1), autocast:
+                    nodes, pairs = runner.forward(it, training=True)
                     e = squared_error(_wide(nodes), _wide(pairs), it.sample)
-                    e.loss(s.node_weight, weights).backward()  # one backward per sample: memory bounded by one sample
+                    # one backward per sample: memory bounded by one sample
+                    runner.backward(it, e.loss(s.node_weight, weights))
                 if mine:
                     local = local + e.detached()
                     train_acc.add(it.targets, it.sample, nodes.detach(), pairs.detach())
-            batch = sum(_all_gather(local, ctx), ErrorSums(0.0, 0.0, 0, 0))
+            runner.reduce_gradients()
+            batch = sum(all_gather(local, ctx), ErrorSums(0.0, 0.0, 0, 0))
             if not math.isfinite(batch.node_sq + batch.pair_sq):
                 names = ", ".join(it.sample.name for it in items)
                 raise TrainingError(
@@ -242,10 +234,10 @@ def train(
             epoch_sums = epoch_sums + batch
             bar.update(1)
         bar.close()
-        net.eval()
+        runner.set_training(False)
         train_loss = epoch_sums.loss(s.node_weight)
-        train_m = _merge(_all_gather(train_acc, ctx)).result()
-        val_loss, val_m = evaluate(model, val_items, ctx, s.node_weight) if val_items else (float("nan"), {})
+        train_m = _merge(all_gather(train_acc, ctx)).result()
+        val_loss, val_m = evaluate(model, val_items, ctx, s.node_weight, runner) if val_items else (float("nan"), {})
         monitor = val_loss if val_items else train_loss
         sched.step(monitor)
         lr = opt.param_groups[0]["lr"]
@@ -295,6 +287,7 @@ def train(
         if lr <= s.min_lr * (1 + 1e-9):
             stop_reason = "minimum learning rate"
             break
+    runner.finish(out)
     logger.info("training stopped (%s) after %d epochs; best epoch %s", stop_reason, len(rows), best.get("epoch"))
     return {**best, "stop_reason": stop_reason, "epochs": len(rows)}
 

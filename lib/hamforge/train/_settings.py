@@ -7,10 +7,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["OPTIMIZERS", "TrainSettings"]
+from hamforge.partition import METHODS
+
+__all__ = ["OPTIMIZERS", "PARALLEL", "TrainSettings"]
 
 OPTIMIZERS = ("adam", "adamw")
 DTYPES = ("float32", "float64")
+PARALLEL = ("partitions", "halo")  # ranks take whole samples (DDP) | every structure split over all ranks
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class TrainSettings:
     seed                # model initialisation and sample order
     node_weight         # loss = node_weight * MSE(on-site blocks) + MSE(pairs), each over its own entries (_loss)
     checkpoint_every    # epochs between checkpoints (the last epoch is always written)
+    parallel            # "partitions": whole samples spread over the ranks (DDP; full graphs or augmented
+                        # partitions); "halo": every structure split into one part per rank, halo-exchanged
+    halo_partition      # parallel = halo: partitioner of the structures (hamforge.partition METHODS)
+    halo_report         # parallel = halo: write the halo report of the last epoch (checkpoint dir, halo_report/)
     """
 
     lr: float = 1e-4
@@ -47,6 +54,9 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 1
     node_weight: float = 1.0
+    parallel: str = "partitions"
+    halo_partition: str = "lownn"
+    halo_report: bool = False
 
     def __post_init__(self):
         def bad(key, msg):
@@ -77,8 +87,13 @@ class TrainSettings:
             bad("optimizer", f"unknown optimizer {self.optimizer!r} (known: {', '.join(OPTIMIZERS)})")
         if self.dtype not in DTYPES:
             bad("dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
-        if not isinstance(self.mixed_precision, bool):
-            bad("mixed_precision", f"must be true or false, got {self.mixed_precision!r}")
+        for key in ("mixed_precision", "halo_report"):
+            if not isinstance(getattr(self, key), bool):
+                bad(key, f"must be true or false, got {getattr(self, key)!r}")
+        if self.parallel not in PARALLEL:
+            bad("parallel", f"unknown value {self.parallel!r} (known: {', '.join(PARALLEL)})")
+        if self.halo_partition not in METHODS:
+            bad("halo_partition", f"unknown partitioner {self.halo_partition!r} (known: {', '.join(METHODS)})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
