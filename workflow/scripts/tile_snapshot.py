@@ -2,6 +2,7 @@
 
 import ase
 import ase.io
+import numpy as np
 from hamforge._logging import configure_logging, log_failure
 from hamforge.io import atomic_path, read_structure
 
@@ -12,4 +13,10 @@ with log_failure(log):
     atoms = ase.Atoms(numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc)
     with atomic_path(sm.output.structure) as tmp:
         ase.io.write(tmp, atoms, format="extxyz")
-log.info("%s tiled %s: %d atoms, cell lengths %s A", sm.input.snapshot, sm.params.tile, len(atoms), s.cell.diagonal())
+log.info(
+    "%s tiled %s: %d atoms, cell lengths %s A",
+    sm.input.snapshot,
+    sm.params.tile,
+    len(atoms),
+    np.linalg.norm(s.cell, axis=1),
+)
