@@ -77,7 +77,7 @@ def test_smoke_workflow_runs_through_slurm(work, tmp_path_factory):
     mat = results / "a-Si"
     assert sorted(p.name for p in (mat / "index").glob("q*.json")) == ["q0.json", "q1.json"]
     h5s = sorted((mat / "dft").glob("q*_f*.h5"))
-    assert [p.name for p in h5s] == ["q0_f0.h5", "q1_f0.h5", "q1_f0_3x1x1.h5"]  # + the tiled transport device
+    assert len(h5s) == 3 and h5s[2].name == h5s[1].stem + "_3x1x1.h5"  # + the tiled transport device
     for h5 in h5s:
         data = read_matrix_file(h5)
         assert data.n_atoms == (192 if h5.stem.endswith("3x1x1") else 64) and data.provenance["scf_converged"]
