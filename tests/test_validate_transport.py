@@ -247,15 +247,21 @@ def _chain_file(path, n_atoms, *, pbc=False, seed=0, spacing=2.0, second=False):
 
 def test_transport_setup_errors(tmp_path):
     data, lead = _chain_file(tmp_path / "p.h5", 5, pbc=True)
-    with pytest.raises(TransportError, match="periodic along the transport axis x"):
-        transport_setup(data, "x", source="p.h5")
-    # explicit leads lift the periodicity refusal, but the wrap-around coupling then skips layers
-    with pytest.raises(TransportError, match="coupled across 3 principal layer"):
-        transport_setup(data, "x", leads=(lead, lead), thickness=2.0, source="p.h5")
-    # the default thickness (the interaction range, here the chain's length of 8 A) gives slabs [0, 8) and [8, ..):
-    # 4 atoms (16 orbitals) and 1; the 4-orbital leads do not fit
+    open_chain, _ = _chain_file(tmp_path / "o.h5", 5)
+    # periodic along x: the Gamma-point matrix is cut open (cell 10 A > 2 x range 2 A); the wrap-around coupling
+    # goes and the device is the open chain, with leads as given
+    st = transport_setup(data, "x", leads=(lead, lead), thickness=2.0, source="p.h5")
+    ref = transport_setup(open_chain, "x", leads=(lead, lead), thickness=2.0, source="o.h5")
+    assert st.route == "gamma" and ref.route == "open"
+    for a, b in zip(st.device.H_diag + st.device.H_up, ref.device.H_diag + ref.device.H_up):
+        np.testing.assert_array_equal(a, b)
+    # 4 atoms with second neighbours: range 4 A = half the 8 A cell, a pair may couple through two images
+    short_ring, _ = _chain_file(tmp_path / "r.h5", 4, pbc=True, second=True)
+    with pytest.raises(TransportError, match="r.h5: cannot cut the Gamma-point matrices open .* 4.000 A"):
+        transport_setup(short_ring, "x", source="r.h5")
+    # 8 A slabs [0, 8) and [8, ..): 4 atoms (16 orbitals) and 1; the 4-orbital leads do not fit
     with pytest.raises(TransportError, match="left lead has 4 orbitals per cell but the device's end layer has 16"):
-        transport_setup(data, "x", leads=(lead, lead), source="p.h5")
+        transport_setup(open_chain, "x", leads=(lead, lead), thickness=8.0, source="o.h5")
     short, _ = _chain_file(tmp_path / "s.h5", 1)
     with pytest.raises(TransportError, match="structure too short"):
         transport_setup(short, "x", source="s.h5")

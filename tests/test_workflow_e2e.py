@@ -49,10 +49,12 @@ def test_smoke_workflow_produces_matrices_that_reproduce_cp2k(smoke_run):
         for entry in i["structures"]:
             assert (smoke_run / "index" / entry["targets"]).is_file()
     h5s = sorted((smoke_run / "dft").glob("q*_f*.h5"))
-    assert len(h5s) == 2  # n_snapshots: 1 per quench
+    # n_snapshots: 1 per quench, and the transport device: the test snapshot tiled 3x1x1
+    assert len(h5s) == 3 and h5s[2].name == h5s[1].stem + "_3x1x1.h5" and h5s[1].name.startswith("q1_")
     for h5 in h5s:
         data = read_matrix_file(h5)
-        assert data.n_atoms == 64 and data.H.shape == (256, 256)
+        n = 192 if h5.stem.endswith("3x1x1") else 64
+        assert data.n_atoms == n and data.H.shape == (4 * n, 4 * n)
         assert data.provenance["scf_converged"] and data.provenance["config_hash"]
         mo = read_mo_eigenvalues(h5.with_suffix("") / "cp2k.out")
         eig = sl.eigh(data.H.toarray(), data.S.toarray(), eigvals_only=True)
@@ -69,7 +71,7 @@ def test_smoke_workflow_logs_benchmarks_and_selection_table(smoke_run):
         assert (smoke_run / "snapshots" / f"q{q}" / "selection.png").stat().st_size > 0
         assert (results / "logs" / "a-Si" / "melt_quench" / f"q{q}.log").is_file()
     bench = list((results / "benchmarks" / "a-Si" / "cp2k").glob("*.tsv"))
-    assert len(bench) == 2
+    assert len(bench) == 3  # two snapshots and the tiled transport device
 
 
 @pytest.mark.slow
@@ -105,7 +107,8 @@ def test_smoke_workflow_trains_and_evaluates_on_the_test_quench(smoke_run):
     assert len(curve) >= 1 and np.isfinite(curve["train_loss"]).all()
     summary = json.loads((model_dir / "summary.json").read_text())
     assert summary["train_structures"] and all(s.startswith("q0_") for s in summary["train_structures"])
-    metrics = sorted((smoke_run / "validation").glob("q1_*/metrics.json"))  # the test quench, never trained on
+    # the test quench, never trained on (q1_f<frame>_3x1x1 is the transport device, tested below)
+    metrics = sorted(p for p in (smoke_run / "validation").glob("q1_*/metrics.json") if "x" not in p.parent.name)
     assert len(metrics) == 1
     m = json.loads(metrics[0].read_text())
     for key in (
@@ -125,12 +128,41 @@ def test_smoke_workflow_trains_and_evaluates_on_the_test_quench(smoke_run):
 @pytest.mark.slow
 def test_smoke_workflow_predicts_the_test_structure_and_a_supercell(smoke_run):
     preds = sorted((smoke_run / "predict").glob("q1_*.h5"))
-    assert [p.name.rsplit("_", 1)[1] for p in preds] == ["1x1x1.h5", "2x1x1.h5"]
-    small, big = (read_matrix_file(p, images=True) for p in preds)
-    assert small.n_atoms == 64 and big.n_atoms == 128
-    for d in (small, big):
+    # predict.tilings, and 3x1x1 for the transport device
+    assert [p.name.rsplit("_", 1)[1] for p in preds] == ["1x1x1.h5", "2x1x1.h5", "3x1x1.h5"]
+    small, big, device = (read_matrix_file(p, images=True) for p in preds)
+    assert small.n_atoms == 64 and big.n_atoms == 128 and device.n_atoms == 192
+    for d in (small, big, device):
         assert abs(d.H - d.H.T).max() == 0.0  # symmetrized exactly
         assert d.provenance["min_eigenvalue_S"] > 0
+
+
+@pytest.mark.slow
+def test_smoke_workflow_measures_transport_on_the_elongated_device(smoke_run):
+    """The test structure tiled 3x1x1, predicted and computed by CP2K, both cut open along x: T(E), G, I."""
+    (out,) = (smoke_run / "validation").glob("q1_f*_3x1x1")
+    m = json.loads((out / "metrics.json").read_text())
+    # the prediction is cut from its per-image blocks, the CP2K reference from its Gamma-point matrices, which the
+    # 32.6 A cell allows (CP2K's SZV matrices couple atoms up to ~12.7 A)
+    assert m["transport_routes"] == {"pred": "images", "ref": "gamma"}
+    assert m["transport_cell_length_A"] == pytest.approx(3 * 10.862, abs=1e-6)
+    assert 2 * m["transport_range_ref_A"] < m["transport_cell_length_A"]
+    assert m["transport_layers"] >= 2
+    lo, hi = m["transport_window_eV"]
+    assert lo == pytest.approx(m["homo_ref_eV"] - 0.5) and hi == pytest.approx(m["lumo_ref_eV"] + 0.5)
+    assert np.isfinite(m["transport_log10_max_abs_error"]) and m["transport_log10_max_abs_error"] >= 0
+    for k in ("conductance_pred_G0", "conductance_ref_G0", "current_pred_A", "current_ref_A", "current_ratio"):
+        assert np.isfinite(m[k]) and m[k] > 0, k
+    assert m["conductance_ref_S"] == pytest.approx(m["conductance_ref_G0"] * 7.748091729e-5, rel=1e-9)
+    assert m["current_ratio"] == pytest.approx(m["current_pred_A"] / m["current_ref_A"], rel=1e-12)
+    assert np.isfinite(m["eig_rel_l1"]) and m["eig_rel_l1"] > 0
+    t = pd.read_csv(out / "transmission.csv")
+    assert list(t.columns) == ["E_Ha", "E_eV", "T_pred", "T_ref", "in_window"]
+    assert (t["T_ref"] > 0).all() and t["in_window"].sum() >= 2
+    inside = t[t["in_window"] == 1]
+    dlog = np.abs(np.log10(np.maximum(inside["T_pred"], 1e-30)) - np.log10(np.maximum(inside["T_ref"], 1e-30)))
+    assert dlog.max() == pytest.approx(m["transport_log10_max_abs_error"], rel=1e-6)
+    assert (out / "transmission.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.slow
@@ -147,5 +179,5 @@ def test_smoke_workflow_report_builds(smoke_run):
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     html = (work / "report.html").read_text(errors="replace")
-    for name in ("learning_curve.png", "spectra.png", "parity.png"):
+    for name in ("learning_curve.png", "spectra.png", "parity.png", "transmission.png"):
         assert name in html

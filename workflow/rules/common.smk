@@ -1,6 +1,7 @@
 # Config validation, paths, wildcard constraints and input functions shared by all stages.
 import glob
 import os
+import re
 
 from hamforge.config import validate_config
 
@@ -20,6 +21,11 @@ wildcard_constraints:
     quench=r"\d+",
     structure=r"q\d+_f\d+",
     tiling=r"\d+x\d+x\d+",
+
+# A DFT structure is a snapshot q<quench>_f<frame> or a snapshot tiled, q<quench>_f<frame>_<NX>x<NY>x<NZ> (the
+# elongated transport device, materials.<m>.transport); only the DFT rules take the tiled form (their own
+# constraint), everywhere else a structure is a snapshot.
+DFT_STRUCTURE = r"q\d+_f\d+(?:_\d+x\d+x\d+)?"
 
 
 def res(rule_name, key):
@@ -67,6 +73,9 @@ def material_quench_indices(wildcards):
 
 
 def snapshot_file(wildcards):
+    """The structure file of a DFT structure: the decorrelated snapshot, or its tiled copy (rule tile_snapshot)."""
+    if re.fullmatch(r"q\d+_f\d+_\d+x\d+x\d+", wildcards.structure):
+        return f"{RESULTS}/{wildcards.material}/tiled/{wildcards.structure}.extxyz"
     q, f = wildcards.structure[1:].split("_f")
     snap_dir = checkpoints.decorrelate.get(material=wildcards.material, quench=q).output.snapshots
     return os.path.join(snap_dir, f"f{f}.extxyz")
@@ -82,15 +91,25 @@ def test_structures(material):
 
 
 def all_evaluations(wildcards=None):
+    """Validation of every test structure, and of every elongated transport device (``transport_structures``)."""
     return [
         f"{RESULTS}/{m}/validation/{s}/metrics.json"
         for m in config["materials"]
-        for s in test_structures(m)
+        for s in test_structures(m) + transport_structures(m)
     ]
 
 
 def tiling_name(reps):
     return "x".join(str(int(r)) for r in reps)
+
+
+def transport_structures(material):
+    """The elongated transport devices of a material: its first ``transport.structures`` test structures, tiled
+    by ``transport.tiling`` (none without a ``transport`` section)."""
+    t = config["materials"][material].get("transport")
+    if not t:
+        return []
+    return [f"{s}_{tiling_name(t['tiling'])}" for s in test_structures(material)[: t["structures"]]]
 
 
 def all_predictions(wildcards=None):

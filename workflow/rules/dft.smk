@@ -1,11 +1,31 @@
 # Stage 3: CP2K single points writing the Kohn-Sham and overlap matrices, parsed into matrix files.
 
-# writing a CP2K input takes about a second: never worth a cluster job
+# writing a CP2K input or tiling a snapshot takes about a second: never worth a cluster job
 localrules:
     cp2k_input,
+    tile_snapshot,
+
+
+# The elongated transport device (materials.<m>.transport): a test snapshot tiled, in the atom order the predict
+# rule tiles in (hamforge.io.Structure.tile), so that prediction and DFT describe the same atoms.
+rule tile_snapshot:
+    input:
+        snapshot=snapshot_file,
+    output:
+        structure=f"{RESULTS}/{{material}}/tiled/{{structure}}_{{tiling}}.extxyz",
+    log:
+        f"{RESULTS}/logs/{{material}}/tile_snapshot/{{structure}}_{{tiling}}.log",
+    params:
+        tile=lambda wc: [int(x) for x in wc.tiling.split("x")],
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/tile_snapshot.py"
 
 
 rule cp2k_input:
+    wildcard_constraints:
+        structure=DFT_STRUCTURE,
     input:
         snapshot=snapshot_file,
     output:
@@ -25,6 +45,8 @@ rule cp2k_input:
 # (hundreds of MB for 1,000 atoms), deleted once parse_cp2k has written the matrix file, and seen by
 # --delete-all-output. When the SCF does not converge the rule fails and cp2k.out stays for inspection.
 rule cp2k:
+    wildcard_constraints:
+        structure=DFT_STRUCTURE,
     input:
         inp=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.inp",
     output:
@@ -53,6 +75,8 @@ rule cp2k:
 
 
 rule parse_cp2k:
+    wildcard_constraints:
+        structure=DFT_STRUCTURE,
     input:
         summary=f"{RESULTS}/{{material}}/dft/{{structure}}/cp2k.summary.json",
         ks=f"{RESULTS}/{{material}}/dft/{{structure}}/KS.csr",

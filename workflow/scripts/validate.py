@@ -1,25 +1,53 @@
-"""Snakemake adapter: predicted vs DFT matrix file -> metrics.json (spectra + the model's MAE), CSV and plots."""
+"""Snakemake adapter: predicted vs DFT matrix file -> metrics.json (spectra + the model's MAE), CSV and plots;
+for an elongated transport device (rule validate_device) spectra + NEGF transport instead of the model's MAE."""
 
 import json
 import os
 
-from hamforge._logging import configure_logging
+from hamforge._logging import configure_logging, log_failure
 from hamforge.io import write_text_atomic
-from hamforge.validate import validate_pair
+from hamforge.io.units import HARTREE_TO_EV
+from hamforge.validate import validate_device, validate_pair
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = configure_logging(sm.log[0])
 out_dir = os.path.dirname(sm.output.metrics)
-spectrum = validate_pair(sm.input.pred, sm.input.ref, out_dir, metrics_path=sm.output.spectrum)
-mae = json.loads(open(sm.input.mae).read())
-# the model's MAE on the learning targets (mae_*) is the canonical one; the matrix-level MAE of the spectrum
-# comparison (over the union of both sparsity patterns) is kept as matrix_mae_*
-merged = {**{(f"matrix_{k}" if k.startswith("mae_") else k): v for k, v in spectrum.items()}, **mae}
-write_text_atomic(sm.output.metrics, json.dumps(merged, indent=2) + "\n")
+
+
+def matrix_level(metrics):
+    # the model's MAE on the learning targets (mae_*) is the canonical one; the matrix-level MAE of the spectrum
+    # comparison (over the union of both sparsity patterns) is kept as matrix_mae_*
+    return {(f"matrix_{k}" if k.startswith("mae_") else k): v for k, v in metrics.items()}
+
+
+with log_failure(log):
+    if hasattr(sm.params, "transport"):
+        t = sm.params.transport
+        merged = matrix_level(
+            validate_device(
+                sm.input.pred,
+                sm.input.ref,
+                out_dir,
+                axis=t["axis"],
+                window=t["window_eV"] / HARTREE_TO_EV,
+                step=t["energy_step_eV"] / HARTREE_TO_EV,
+                eta=t["eta_eV"] / HARTREE_TO_EV,
+                bias=t["bias_V"],
+                temperature=t["temperature_K"],
+                wide_band=None if t["wide_band_eV"] is None else t["wide_band_eV"] / HARTREE_TO_EV,
+                thickness=t["thickness_A"],
+            )
+        )
+    else:
+        spectrum = validate_pair(sm.input.pred, sm.input.ref, out_dir, metrics_path=sm.output.spectrum)
+        merged = {**matrix_level(spectrum), **json.loads(open(sm.input.mae).read())}
+    write_text_atomic(sm.output.metrics, json.dumps(merged, indent=2) + "\n")
 log.info(
-    "%s: eig_rel_l1 %.4g, occupied %.4g, MAE total %.3f meV",
-    sm.wildcards.structure,
+    "%s: eig_rel_l1 %.4g, occupied %.4g, MAE %s meV, transport max |dlog10 T| %s, current ratio %s",
+    os.path.basename(out_dir),
     merged["eig_rel_l1"],
     merged["eig_rel_l1_occupied"],
-    merged["mae_total_meV"],
+    merged.get("mae_total_meV", merged.get("matrix_mae_total_meV")),
+    merged.get("transport_log10_max_abs_error"),
+    merged.get("current_ratio"),
 )

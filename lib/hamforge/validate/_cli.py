@@ -122,7 +122,9 @@ def add_validate_parsers(subparsers) -> None:
     t = subparsers.add_parser(
         "transport",
         help="NEGF transmission T(E) and Landauer current of FILE.h5 (and REF.h5) along an axis",
-        description="Order the orbitals along --axis into principal layers, attach semi-infinite leads that "
+        description="Cut a structure periodic along --axis open there (from per-image blocks, or from Gamma-point "
+        "matrices when the cell exceeds twice the interaction range), order the orbitals along the axis into "
+        "principal layers, attach semi-infinite leads that "
         "repeat the end layers (Sancho-Rubio surface Green's functions with overlap) or wide-band leads, "
         "compute T(E) by recursive Green's functions on an energy grid and I(V) by the Landauer formula. "
         "Energies in eV, bias in V, currents in A. Writes transmission.csv, current.csv, transport.json, "

@@ -18,7 +18,7 @@ from hamforge.validate._checks import DENSE_LIMIT, ValidationError, check_same_s
 from hamforge.validate._eigmetrics import DOS_WIDTH, spectrum_metrics
 from hamforge.validate._spectrum import Spectrum, find_gap_energy, generalized_spectrum
 
-__all__ = ["compare_spectra", "resolve_n_occupied", "validate_pair", "validate_transport", "write_json"]
+__all__ = ["compare_spectra", "device_cuts", "resolve_n_occupied", "validate_pair", "validate_transport", "write_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,24 @@ def validate_pair(
     return metrics
 
 
+def device_cuts(files: Mapping[str, Any], axis, thickness: float | None = None) -> tuple[dict, float | None]:
+    """Read each matrix file of ``files`` (name -> path) and cut it open along ``axis``; returns
+    ``({name: (MatrixData, DeviceCut)}, thickness)`` with one layer thickness for all: ``thickness`` if given,
+    else the largest interaction range of the devices (so that every device gets the same principal layers)."""
+    from hamforge.io import read_matrix_file
+    from hamforge.validate._cut import cut_open
+    from hamforge.validate._transport import axis_index, device_range
+
+    ax = axis_index(axis)
+    cuts = {}
+    for name, p in files.items():
+        data = read_matrix_file(p)
+        cuts[name] = (data, cut_open(data, ax, source=str(p)))
+    if thickness is None and len(files) > 1:
+        thickness = max(device_range(d, ax, source=str(files[n]), cut=c) for n, (d, c) in cuts.items())
+    return cuts, thickness
+
+
 def validate_transport(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -211,16 +229,17 @@ def validate_transport(
     Writes ``transmission.csv`` (E in Ha and eV, T, T_ref), ``current.csv`` (V, I in A, I_ref),
     ``transport.json`` (settings, convergence in eta and energy step, and against a reference the largest
     relative current error and the mean |log10 T - log10 T_ref|) and ``transmission.png``. Energies Hartree.
+    Structures periodic along the axis are cut open (``cut_open``); without ``thickness`` both devices get the
+    layers of the larger of their interaction ranges.
     """
-    from hamforge.io import read_matrix_file
     from hamforge.validate._transport import run_transport, transport_setup
 
+    files = {name: p for name, p in (("pred", path), ("ref", ref_path)) if p is not None}
+    cuts, thickness = device_cuts(files, axis, thickness)
     runs = {}
-    for name, p in (("pred", path), ("ref", ref_path)):
-        if p is None:
-            continue
-        data = read_matrix_file(p)
-        setup = transport_setup(data, axis, thickness=thickness, wide_band=wide_band, source=str(p))
+    for name, p in files.items():
+        data, cut = cuts[name]
+        setup = transport_setup(data, axis, thickness=thickness, wide_band=wide_band, source=str(p), cut=cut)
         runs[name] = run_transport(setup, energies, eta=eta, biases=biases, mu=mu, temperature=temperature)
         logger.info(
             "%s: %d principal layers (%s orbitals), T(E) at %d energies",

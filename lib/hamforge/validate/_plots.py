@@ -122,11 +122,20 @@ def plot_spectra(
 
 
 def plot_transmission(
-    energies: np.ndarray, curves: dict, path: str | os.PathLike, *, mu: float | None = None, title: str = ""
+    energies: np.ndarray,
+    curves: dict,
+    path: str | os.PathLike,
+    *,
+    mu: float | None = None,
+    window: tuple[float, float] | None = None,
+    title: str = "",
 ) -> None:
-    """T(E) of one or more devices on a log scale; ``curves`` maps a label to T on ``energies`` (Hartree)."""
+    """T(E) of one or more devices on a log scale; ``curves`` maps a label to T on ``energies`` (Hartree);
+    ``mu`` is drawn as a dotted line, ``window`` (Hartree) shaded."""
     plt, fig, ax = _figure(figsize=(6, 4))
     e = np.asarray(energies) * HARTREE_TO_EV
+    if window is not None:
+        ax.axvspan(window[0] * HARTREE_TO_EV, window[1] * HARTREE_TO_EV, color="0.92", lw=0, label="compared window")
     for (name, t), style in zip(curves.items(), ("k-", "r--", "b:", "g-.")):
         ax.plot(e, np.maximum(np.asarray(t), 1e-30), style, lw=1, label=name)
     if mu is not None:

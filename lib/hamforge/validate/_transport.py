@@ -8,15 +8,31 @@ import numpy as np
 
 from hamforge.validate._checks import check_symmetric
 from hamforge.validate._current import landauer_current
-from hamforge.validate._layers import LayeredDevice, LeadBlocks, TransportError, layered_device, leads_from_device
+from hamforge.validate._cut import DeviceCut, cut_open
+from hamforge.validate._layers import (
+    LayeredDevice,
+    LeadBlocks,
+    TransportError,
+    interaction_range,
+    layered_device,
+    leads_from_device,
+)
 from hamforge.validate._rgf import transmission
 
-__all__ = ["AXES", "TransportResult", "TransportSetup", "run_transport", "transport_setup"]
+__all__ = [
+    "AXES",
+    "TransportResult",
+    "TransportSetup",
+    "axis_index",
+    "device_range",
+    "run_transport",
+    "transport_setup",
+]
 
 AXES = {"x": 0, "y": 1, "z": 2}
 
 
-def _axis_index(axis) -> int:
+def axis_index(axis) -> int:
     if isinstance(axis, str) and axis.lower() in AXES:
         return AXES[axis.lower()]
     if axis in (0, 1, 2):
@@ -33,6 +49,7 @@ class TransportSetup:
     right: LeadBlocks | None
     axis: int
     wide_band: float | None = None
+    route: str = "open"  # how the device matrices were made (DeviceCut.route)
 
 
 def transport_setup(
@@ -43,36 +60,37 @@ def transport_setup(
     leads: tuple[LeadBlocks, LeadBlocks] | None = None,
     wide_band: float | None = None,
     source: str = "<memory>",
+    cut: DeviceCut | None = None,
 ) -> TransportSetup:
     """Principal layers of a :class:`~hamforge.io.MatrixData` along ``axis`` and its leads.
 
-    Leads repeat the device's end layers unless ``leads`` gives (left, right) explicitly or ``wide_band``
-    (Hartree) selects the wide-band limit. A structure periodic along the axis (a periodic lattice vector with
-    a component along it) has only Gamma-folded matrices here, whose wrap-around couplings are not a device:
-    it is refused unless ``leads`` are given (per-image matrices will lift this).
+    A structure periodic along the axis is first cut open there (:func:`hamforge.validate.cut_open`: from the
+    per-image blocks, or from Gamma-folded matrices when the cell is longer than twice the interaction range);
+    ``cut`` passes one already made. Leads repeat the device's end layers unless ``leads`` gives (left, right)
+    explicitly or ``wide_band`` (Hartree) selects the wide-band limit.
     """
-    ax = _axis_index(axis)
-    cell, pbc = np.asarray(data.cell, dtype=np.float64), np.asarray(data.pbc, dtype=bool)
-    along = [i for i in range(3) if pbc[i] and abs(cell[i, ax]) > 1e-8 * max(np.linalg.norm(cell[i]), 1e-300)]
-    if along and leads is None:
-        raise TransportError(
-            f"{source}: the structure is periodic along the transport axis {'xyz'[ax]} (lattice vector(s) {along}): "
-            "its Gamma-point matrices fold the leads onto the device. Transport needs per-image matrices (not "
-            "available yet) or explicit lead blocks; or use a structure with pbc False along the axis"
-        )
-    h = check_symmetric(data.H, source, "H")
-    s = check_symmetric(data.S, source, "S")
+    ax = axis_index(axis)
+    cut = cut_open(data, ax, source=source) if cut is None else cut
+    h = check_symmetric(cut.H, source, "H")
+    s = check_symmetric(cut.S, source, "S")
     tab = data.orbitals()
     dev = layered_device(h, s, np.asarray(data.positions)[:, ax], tab.atom, thickness=thickness, source=source)
     if wide_band is not None:
-        return TransportSetup(dev, None, None, ax, float(wide_band))
+        return TransportSetup(dev, None, None, ax, float(wide_band), cut.route)
     left, right = leads if leads is not None else leads_from_device(dev, source)
     for side, lead, n in (("left", left, dev.layer_sizes[0]), ("right", right, dev.layer_sizes[-1])):
         if lead.n != n:
             raise TransportError(
                 f"{source}: {side} lead has {lead.n} orbitals per cell but the device's end layer has {n}"
             )
-    return TransportSetup(dev, left, right, ax)
+    return TransportSetup(dev, left, right, ax, None, cut.route)
+
+
+def device_range(data, axis, *, source: str = "<memory>", cut: DeviceCut | None = None) -> float:
+    """Interaction range along ``axis`` (Angstrom) of the device made from ``data`` (the default thickness)."""
+    ax = axis_index(axis)
+    cut = cut_open(data, ax, source=source) if cut is None else cut
+    return interaction_range(cut.H, cut.S, np.asarray(data.positions)[:, ax], data.orbitals().atom)
 
 
 @dataclass(frozen=True)
