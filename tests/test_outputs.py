@@ -173,3 +173,24 @@ def test_targets_and_partition_refuse_to_overwrite_their_input(tmp_path, si_matr
     err = capsys.readouterr().err
     assert "same file as the input" in err and "Traceback" not in err
     assert si_matrix.read_bytes() == before
+
+
+def test_staged_directory_moves_all_files_in_or_none(tmp_path):
+    """A command writing many files into one folder (rule validate: metrics, CSVs, plots) through
+    staged_directory leaves the folder as it was when it fails, and moves everything in when it succeeds."""
+    from hamforge.io import staged_directory
+
+    out = tmp_path / "validation"
+    out.mkdir()
+    (out / "mae.json").write_text("input of the command")
+    with pytest.raises(RuntimeError, match="plot failed"), staged_directory(out) as stage:
+        write_text_atomic(stage / "metrics.json", "{}")
+        raise RuntimeError("plot failed")
+    assert sorted(p.name for p in out.iterdir()) == ["mae.json"]
+    with staged_directory(out) as stage:
+        write_text_atomic(stage / "metrics.json", "{}")
+        write_text_atomic(stage / "spectra.png", "png")
+    assert sorted(p.name for p in out.iterdir()) == ["mae.json", "metrics.json", "spectra.png"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="not a directory"), staged_directory(tmp_path / "file" / "v"):
+        pass

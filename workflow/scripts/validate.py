@@ -5,7 +5,7 @@ import json
 import os
 
 from hamforge._logging import configure_logging, log_failure
-from hamforge.io import write_text_atomic
+from hamforge.io import staged_directory, write_text_atomic
 from hamforge.io.units import HARTREE_TO_EV
 from hamforge.validate import validate_device, validate_pair
 
@@ -20,14 +20,15 @@ def matrix_level(metrics):
     return {(f"matrix_{k}" if k.startswith("mae_") else k): v for k, v in metrics.items()}
 
 
-with log_failure(log):
+# every file of the folder is written into a staging folder and moved in at the end: all of them or none
+with log_failure(log), staged_directory(out_dir) as stage:
     if hasattr(sm.params, "transport"):
         t = sm.params.transport
         merged = matrix_level(
             validate_device(
                 sm.input.pred,
                 sm.input.ref,
-                out_dir,
+                stage,
                 axis=t["axis"],
                 window=t["window_eV"] / HARTREE_TO_EV,
                 step=t["energy_step_eV"] / HARTREE_TO_EV,
@@ -39,9 +40,11 @@ with log_failure(log):
             )
         )
     else:
-        spectrum = validate_pair(sm.input.pred, sm.input.ref, out_dir, metrics_path=sm.output.spectrum)
+        spectrum = validate_pair(
+            sm.input.pred, sm.input.ref, stage, metrics_path=stage / os.path.basename(sm.output.spectrum)
+        )
         merged = {**matrix_level(spectrum), **json.loads(open(sm.input.mae).read())}
-    write_text_atomic(sm.output.metrics, json.dumps(merged, indent=2) + "\n")
+    write_text_atomic(stage / os.path.basename(sm.output.metrics), json.dumps(merged, indent=2) + "\n")
 log.info(
     "%s: eig_rel_l1 %.4g, occupied %.4g, MAE %s meV, transport max |dlog10 T| %s, current ratio %s",
     os.path.basename(out_dir),

@@ -11,6 +11,7 @@ from hamforge.io._atomic import (
     atomic_path,
     atomic_paths,
     check_output_path,
+    staged_directory,
     write_text_atomic,
 )
 from hamforge.io._export import (
@@ -100,6 +101,7 @@ __all__ = [
     "TargetsFileError",
     "atomic_path",
     "atomic_paths",
+    "staged_directory",
     "check_assignment",
     "check_output_path",
     "export_matrices",

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from hamforge._process import terminate_as_exception
 
-__all__ = ["OutputPathError", "atomic_path", "atomic_paths", "check_output_path", "write_text_atomic"]
+__all__ = [
+    "OutputPathError",
+    "atomic_path",
+    "atomic_paths",
+    "check_output_path",
+    "staged_directory",
+    "write_text_atomic",
+]
 
 
 class OutputPathError(ValueError):
@@ -127,6 +134,31 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
             raise
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new hidden folder inside ``out_dir`` for a command that writes many files there; on success its
+    files are moved into ``out_dir`` all together (as :func:`atomic_paths`), on failure or SIGTERM/SIGINT the
+    folder is removed and ``out_dir`` keeps what it had. Subfolders are not supported (flat outputs only)."""
+    import shutil
+
+    out = Path(out_dir)
+    check_output_path(out / ".staged")  # a parent that is a file is reported here
+    out.mkdir(parents=True, exist_ok=True)
+    with terminate_as_exception():
+        stage = out / f".staged-{secrets.token_hex(4)}"
+        stage.mkdir()
+        try:
+            yield stage
+            names = sorted(p.name for p in stage.iterdir())
+            if any((stage / n).is_dir() for n in names):
+                raise OutputPathError(f"{stage}: subfolders are not supported in a staged output folder")
+            with atomic_paths(*(out / n for n in names)) as temps:
+                for n, tmp in zip(names, temps):
+                    os.replace(stage / n, tmp)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -52,20 +52,23 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     if not args.emax > args.emin:
         raise ValueError(f"emax: must exceed emin ({args.emin} eV), got {args.emax} eV")
     energies = np.linspace(args.emin, args.emax, args.ne) / HARTREE_TO_EV
-    m = validate_transport(
-        args.file,
-        args.out_dir,
-        axis=args.axis,
-        energies=energies,
-        eta=args.eta / HARTREE_TO_EV,
-        biases=args.bias,
-        temperature=args.temperature,
-        mu=None if args.mu is None else args.mu / HARTREE_TO_EV,
-        thickness=args.thickness,
-        wide_band=None if args.wide_band is None else args.wide_band / HARTREE_TO_EV,
-        ref_path=args.ref,
-        plots=not args.no_plots,
-    )
+    from hamforge.io import staged_directory
+
+    with staged_directory(args.out_dir) as stage:  # the CSVs, JSON and plot: all of them or none
+        m = validate_transport(
+            args.file,
+            stage,
+            axis=args.axis,
+            energies=energies,
+            eta=args.eta / HARTREE_TO_EV,
+            biases=args.bias,
+            temperature=args.temperature,
+            mu=None if args.mu is None else args.mu / HARTREE_TO_EV,
+            thickness=args.thickness,
+            wide_band=None if args.wide_band is None else args.wide_band / HARTREE_TO_EV,
+            ref_path=args.ref,
+            plots=not args.no_plots,
+        )
     log = logging.getLogger("hamforge")
     for v, i in zip(m["biases_V"], m["current_A"]):
         log.info("V = %g V: I = %.6g A", v, i)
