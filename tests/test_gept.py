@@ -7,7 +7,6 @@ how-to commands after it. Runs in CI.
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg as sl
+from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.dft import read_mo_eigenvalues
 from hamforge.io import read_matrix_file, read_targets_file
 
@@ -42,12 +42,7 @@ def _run(cmd: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def gept_run(tmp_path_factory):
     """A copy of the workflow, run with the how-to's first command (the chain up to the trained model)."""
-    work = tmp_path_factory.mktemp("gept") / "wf"
-    shutil.copytree(
-        ROOT,
-        work,
-        ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks"),
-    )
+    work = copy_workflow(tmp_path_factory.mktemp("gept") / "wf", keep_docs=True)
     first = howto_commands(HOWTO.read_text())[0]
     assert "config/gept-ci.yaml" in first and first.endswith("model/model.pt")
     res = _run(first, work)

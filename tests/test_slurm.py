@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.io import read_matrix_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,17 +33,6 @@ def _slurm_partition() -> str:
         pytest.fail(f"SLURM is not running or has no usable node (sinfo: {res.stdout or res.stderr!r}): {HOWTO}")
     default = [p for p in usable if p.endswith("*")]
     return (default or usable)[0].rstrip("*")
-
-
-def _copy_workflow(dst: Path) -> Path:
-    # symlinks=True keeps ./slurm -> profiles/slurm a link, as in a checkout
-    shutil.copytree(
-        ROOT,
-        dst,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks", "docs"),
-    )
-    return dst
 
 
 def _snakemake(work: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
@@ -64,7 +54,7 @@ def _snakemake(work: Path, *args: str, timeout: int) -> subprocess.CompletedProc
 def work(tmp_path):
     """A fresh copy of the workflow per test: its own .snakemake/ (SLURM logs, locks)."""
     _slurm_partition()
-    return _copy_workflow(tmp_path / "wf")
+    return copy_workflow(tmp_path / "wf")
 
 
 @pytest.mark.slow

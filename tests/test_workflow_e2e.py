@@ -4,7 +4,6 @@ Slow (~2-3 min on 2 cores); runs in CI too. It is the test path that proves the 
 """
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg as sl
+from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.dft import read_mo_eigenvalues
 from hamforge.io import read_matrix_file
 
@@ -21,12 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("smoke") / "wf"
-    shutil.copytree(
-        ROOT,
-        work,
-        ignore=shutil.ignore_patterns(".venv", "results*", ".snakemake", ".git", "tests", "benchmarks", "docs"),
-    )
+    work = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
     exe = Path(sys.executable).parent / "snakemake"
     res = subprocess.run(
         [str(exe), "--cores", "2", "--configfile", "config/smoke.yaml"],
