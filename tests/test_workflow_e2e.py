@@ -16,8 +16,6 @@ from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.dft import read_mo_eigenvalues
 from hamforge.io import read_matrix_file
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
