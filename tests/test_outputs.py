@@ -104,7 +104,10 @@ def test_atomic_path_leaves_target_untouched_on_error(tmp_path):
 
 
 _WRITER = """
-import sys, time
+import signal, sys, time
+# a command started from a terminal: SIGINT raises KeyboardInterrupt even when this test runs in a background
+# job, whose children inherit SIGINT as ignored (bash does that without job control)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from hamforge.io import atomic_paths
 with atomic_paths(sys.argv[1] + "/m.h5", sys.argv[1] + "/m.png") as (a, b):
     a.write_text("half")

@@ -43,12 +43,12 @@ def v2_file(path, nx, seed=0):
     n_orb = np.full(n, 4)
     s_nodes = ragged_blocks(np.tile(np.eye(4).ravel(), n), n_orb, n_orb)
     offset = np.concatenate([[0], np.cumsum(n_orb)])
-    shifts, edge_image = image_table(nl)
+    shifts, (edge_image,) = image_table(nl)
     zero = int(np.flatnonzero(np.all(shifts == 0, axis=1))[0])
     rev = reverse_edge_index(nl)
     mats = {}
     for name, nodes, edges in (("H", h_nodes, h_edges), ("S", s_nodes, s_edges)):
-        slabs = list(iter_row_slabs(nodes, edges, nl, rev, n_orb, offset, edge_image, zero))
+        slabs = list(iter_row_slabs(nodes, edges, nl, rev, n_orb, offset, edge_image, zero, len(shifts)))
         mats[name] = (sp.vstack([g for g, _ in slabs]).tocsr(), sp.vstack([i for _, i in slabs]).tocsr())
     data = MatrixData(
         numbers=numbers,
