@@ -187,3 +187,15 @@ def test_misspelled_basis_stops_snakemake_before_any_job(tmp_path, dry):
     assert res.returncode != 0
     assert "materials.a-Si.dft.kinds.Si.basis_set" in out and str(bad) in out, out
     assert not (tmp_path / "results").exists()  # no job ran
+
+
+def test_gpu_template_of_the_training_rule_validates():
+    """resources.train is the GPU template (gpus, gpu_model, cpus_per_gpu besides threads, mem_mb, runtime_min):
+    a second, plain resources.train entry in the schema used to shadow it and refuse `gpus`."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["resources"]["train"] = {"gpus": 2, "gpu_model": "h100", "cpus_per_gpu": 8, "mem_mb": 64000}
+    out = validate_config(cfg)
+    assert out["resources"]["train"]["gpus"] == 2 and out["resources"]["train"]["runtime_min"] == 240
+    cfg["resources"]["train"]["gpus"] = -1
+    with pytest.raises(ConfigError, match="resources.train.gpus"):
+        validate_config(cfg)

@@ -29,6 +29,7 @@ rule train:
     resources:
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime_min"),
+        **gpu_resources("train"),  # gpu=N, cpus_per_gpu (+ gpu_model) from resources.train; {} when gpus is 0
     conda:
         "../envs/train.yaml"
     script:
