@@ -12,6 +12,7 @@ from hamforge.io._atomic import (
     atomic_paths,
     check_output_path,
     staged_directory,
+    write_csv_atomic,
     write_text_atomic,
 )
 from hamforge.io._export import (
@@ -102,6 +103,7 @@ __all__ = [
     "atomic_path",
     "atomic_paths",
     "staged_directory",
+    "write_csv_atomic",
     "check_assignment",
     "check_output_path",
     "export_matrices",

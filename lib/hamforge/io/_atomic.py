@@ -28,6 +28,7 @@ __all__ = [
     "atomic_paths",
     "check_output_path",
     "staged_directory",
+    "write_csv_atomic",
     "write_text_atomic",
 ]
 
@@ -181,3 +182,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_csv_atomic(path: str | os.PathLike, columns, header: str, fmt="%.12g") -> None:
+    """Write numeric ``columns`` (a sequence of equal-length 1-D arrays) as CSV with one ``header`` line,
+    atomically (``numpy.savetxt``; ``fmt`` one format or one per column)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, np.column_stack(columns), delimiter=",", fmt=fmt, header=header, comments="")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hamforge.io import atomic_path
+from hamforge.io import write_csv_atomic
 from hamforge.io.units import HARTREE_TO_EV
 from hamforge.validate._current import G0_SIEMENS, KB_HARTREE_PER_K
 from hamforge.validate._layers import TransportError
@@ -130,18 +130,12 @@ def compare_transport(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = np.column_stack(
-        [energies, energies * HARTREE_TO_EV, runs["pred"].transmission, runs["ref"].transmission, inside]
+    write_csv_atomic(
+        out / "transmission.csv",
+        [energies, energies * HARTREE_TO_EV, runs["pred"].transmission, runs["ref"].transmission, inside],
+        "E_Ha,E_eV,T_pred,T_ref,in_window",
+        fmt=["%.12g", "%.12g", "%.12g", "%.12g", "%d"],
     )
-    with atomic_path(out / "transmission.csv") as tmp:
-        np.savetxt(
-            tmp,
-            table,
-            delimiter=",",
-            fmt=["%.12g", "%.12g", "%.12g", "%.12g", "%d"],
-            header="E_Ha,E_eV,T_pred,T_ref,in_window",
-            comments="",
-        )
     if plots:
         from hamforge.validate._plots import plot_transmission
 

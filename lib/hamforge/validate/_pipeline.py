@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from hamforge.io import atomic_path, write_text_atomic
+from hamforge.io import write_csv_atomic, write_text_atomic
 from hamforge.io.units import HARTREE_TO_EV, HARTREE_TO_MEV
 from hamforge.validate._checks import DENSE_LIMIT, ValidationError, check_same_structure, load_checked
 from hamforge.validate._eigmetrics import DOS_WIDTH, spectrum_metrics
@@ -90,16 +90,12 @@ def _write_eigen_csv(path: Path, pred: Spectrum, ref: Spectrum, n_occupied: int)
     from hamforge.validate._eigmetrics import match_states
 
     idx, ep, er = match_states(pred, ref)
-    table = np.column_stack([idx, er, ep, (ep - er) * HARTREE_TO_MEV, idx < n_occupied])
-    with atomic_path(path) as tmp:
-        np.savetxt(
-            tmp,
-            table,
-            delimiter=",",
-            fmt=["%d", "%.12f", "%.12f", "%.6f", "%d"],
-            header="index,e_ref_Ha,e_pred_Ha,error_meV,occupied",
-            comments="",
-        )
+    write_csv_atomic(
+        path,
+        [idx, er, ep, (ep - er) * HARTREE_TO_MEV, idx < n_occupied],
+        "index,e_ref_Ha,e_pred_Ha,error_meV,occupied",
+        fmt=["%d", "%.12f", "%.12f", "%.6f", "%d"],
+    )
 
 
 def validate_pair(
@@ -254,18 +250,9 @@ def validate_transport(
     e = res.energies
     cols = [e, e * HARTREE_TO_EV, res.transmission] + ([runs["ref"].transmission] if "ref" in runs else [])
     hdr = "E_Ha,E_eV,T" + (",T_ref" if "ref" in runs else "")
-    with atomic_path(out / "transmission.csv") as tmp:
-        np.savetxt(tmp, np.column_stack(cols), delimiter=",", fmt="%.12g", header=hdr, comments="")
+    write_csv_atomic(out / "transmission.csv", cols, hdr)
     ccols = [res.biases, res.current] + ([runs["ref"].current] if "ref" in runs else [])
-    with atomic_path(out / "current.csv") as tmp:
-        np.savetxt(
-            tmp,
-            np.column_stack(ccols),
-            delimiter=",",
-            fmt="%.12g",
-            header="bias_V,I_A" + (",I_ref_A" if "ref" in runs else ""),
-            comments="",
-        )
+    write_csv_atomic(out / "current.csv", ccols, "bias_V,I_A" + (",I_ref_A" if "ref" in runs else ""))
     metrics: dict = {
         "file": str(path),
         "axis": str(axis),
