@@ -106,12 +106,8 @@ def _cmd_targets(args: argparse.Namespace) -> int:
         from hamforge.config import load_config
         from hamforge.dft import CP2KSettings
 
-        cfg = load_config(args.config)
-        mats = cfg["materials"]
-        name = args.material or (next(iter(mats)) if len(mats) == 1 else None)
-        if name not in mats:
-            raise ValueError(f"{args.config}: --material {args.material!r}: choose one of {sorted(mats)}")
-        basis = CP2KSettings.from_config(mats[name]["dft"]).kind_basis()
+        mat = _material(load_config(args.config), args.config, args.material)
+        basis = CP2KSettings.from_config(mat["dft"]).kind_basis()
     make_targets_file(args.matrix, args.rcut, args.output, kinds=args.kinds, basis=basis)
     return 0
 
@@ -217,25 +213,64 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from hamforge.stages import train_model
+# `hamforge train` without --config: the flags' defaults (the paper's schedule, TrainSettings; l_max 4)
+_TRAIN_DEFAULTS = {"lr": 1e-4, "min_lr": 1e-5, "patience": 500, "factor": 0.5, "threshold": 1e-3}
+_TRAIN_FLAGS = ("lr", "min_lr", "patience", "factor", "threshold", "batch_size", "dtype", "seed", "node_weight")
+_MODEL_FLAGS = {"l_max": "l_max", "embed_dim": "embed_dim", "layers": "n_layers"}
+
+
+def _material(cfg: dict, path, name):
+    mats = cfg["materials"]
+    name = name or (next(iter(mats)) if len(mats) == 1 else None)
+    if name not in mats:
+        raise ValueError(f"{path}: --material {name!r}: choose one of {sorted(mats)}")
+    return mats[name]
+
+
+def _train_inputs(args: argparse.Namespace):
+    """(model hyperparameters, TrainSettings): the --config material's ``model`` and ``train`` blocks (schema
+    defaults filled) or the flags' defaults, then every flag given on the command line on top."""
     from hamforge.train import TrainSettings
 
-    settings = TrainSettings(
-        lr=args.lr,
-        min_lr=args.min_lr,
-        patience=args.patience,
-        max_epochs=args.epochs,
-        time_budget_s=None if args.budget_min is None else 60.0 * args.budget_min,
-        dtype=args.dtype,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        parallel=args.parallel,
-        halo_partition=args.halo_partition,
-        halo_report=args.halo_report,
-    )
+    if args.config:
+        from hamforge.config import load_config
+
+        mat = _material(load_config(args.config), args.config, args.material)
+        hyper, train = dict(mat["model"]), dict(mat["train"])
+        budget = train.pop("time_budget_min")
+        train["time_budget_s"] = None if budget is None else 60.0 * budget
+        train.pop("validation_structures")  # the CLI names its validation files (--val)
+        if train.pop("use_partitions"):
+            raise ValueError(
+                f"{args.config}: train.use_partitions: the CLI trains on the full graphs of its targets files; "
+                "set it to false or run the workflow's train rule"
+            )
+    else:
+        hyper, train = {"l_max": 4, "embed_dim": 16, "n_layers": 1}, dict(_TRAIN_DEFAULTS)
+    for flag in _TRAIN_FLAGS:
+        if getattr(args, flag) is not None:
+            train[flag] = getattr(args, flag)
+    for flag, key in _MODEL_FLAGS.items():
+        if getattr(args, flag) is not None:
+            hyper[key] = getattr(args, flag)
+    if args.epochs is not None:
+        train["max_epochs"] = args.epochs
+    if args.budget_min is not None:
+        train["time_budget_s"] = 60.0 * args.budget_min
+    if args.parallel is not None:
+        train["parallel"] = args.parallel
+    if args.halo_partition is not None:
+        train["halo_partition"] = args.halo_partition
+    if args.halo_report:
+        train["halo_report"] = True
+    return hyper, TrainSettings.from_dict(train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hamforge.stages import train_model
+
+    hyper, settings = _train_inputs(args)
     entry = lambda p: {"structure": Path(p).stem, "targets": p}  # noqa: E731
-    hyper = {"l_max": args.l_max, "embed_dim": args.embed_dim, "n_layers": args.layers}
     out = Path(args.output)
     train_model(
         [entry(p) for p in args.targets],
@@ -264,28 +299,38 @@ def _add_train(sub) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGETS.h5")
     p.add_argument("--val", nargs="*", default=[], metavar="TARGETS.h5", help="validation targets files")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--min-lr", type=float, default=1e-5)
-    p.add_argument("--patience", type=int, default=500)
-    p.add_argument("--epochs", type=int, default=100_000)
+    p.add_argument(
+        "--config",
+        default=None,
+        help="workflow config whose material's model and train blocks are the settings (flags given override them); "
+        "without it the paper's schedule (lr 1e-4 -> 1e-5, patience 500) and l_max 4",
+    )
+    p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--min-lr", type=float, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--factor", type=float, default=None, help="ReduceLROnPlateau lr factor")
+    p.add_argument("--threshold", type=float, default=None, help="ReduceLROnPlateau relative improvement")
+    p.add_argument("--node-weight", type=float, default=None, help="weight of the on-site term of the loss")
+    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--budget-min", type=float, default=None, help="wall-time budget in minutes")
-    p.add_argument("--batch-size", type=int, default=0, help="samples per optimizer step (0 = all)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--l-max", type=int, default=4)
-    p.add_argument("--embed-dim", type=int, default=16)
-    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=None, help="samples per optimizer step (0 = all)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--l-max", type=int, default=None)
+    p.add_argument("--embed-dim", type=int, default=None)
+    p.add_argument("--layers", type=int, default=None)
     p.add_argument(
         "--parallel",
         choices=("partitions", "halo"),
-        default="partitions",
+        default=None,
         help="partitions: whole structures spread over the torchrun/srun ranks (DDP); halo: every structure split "
         "into one part per rank, node embeddings halo-exchanged every layer (docs/training.md)",
     )
     p.add_argument(
         "--halo-partition",
         choices=("slices", "lownn", "brick", "metis"),
-        default="lownn",
+        default=None,
         help="--parallel halo: partitioner of the structures (default lownn)",
     )
     p.add_argument(
