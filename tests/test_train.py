@@ -308,3 +308,40 @@ def test_train_model_final_outputs_appear_together_or_not_at_all(tmp_path, monke
     monkeypatch.undo()
     train_model(entries, [], hyper, settings, tmp_path / "ck", outputs=out)
     assert all(p.is_file() for p in out.values())
+
+
+def test_checkpoint_of_another_training_is_not_resumed(tmp_path, caplog):
+    """A rerun whose settings, model or structures differ from the checkpoint's (e.g. the config changed and
+    Snakemake reran the rule) starts afresh and moves the old checkpoints aside; a longer budget resumes."""
+    import csv as csv_mod
+
+    from hamforge.stages import train_model
+
+    data, *_ = synthetic()
+    write_targets_file(tmp_path / "t.h5", build_targets(data, 4.0), data)
+    entries = [{"structure": "s", "targets": str(tmp_path / "t.h5")}]
+    hyper = dict(l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=1, n_radial=6, radial_hidden=8)
+    ck = tmp_path / "ck"
+
+    def epochs():
+        return [int(r["epoch"]) for r in csv_mod.DictReader(open(ck / "metrics.csv"))]
+
+    train_model(entries, [], hyper, TrainSettings(max_epochs=2, lr=1e-3, min_lr=1e-4), ck)
+    assert epochs() == [1, 2]
+    train_model(entries, [], hyper, TrainSettings(max_epochs=3, lr=1e-3, min_lr=1e-4), ck)  # longer: resumes
+    assert epochs() == [1, 2, 3] and not list(ck.glob("stale-*"))
+    with caplog.at_level("WARNING", logger="hamforge.train._loop"):
+        train_model(entries, [], hyper, TrainSettings(max_epochs=3, lr=2e-3, min_lr=1e-4), ck)
+    assert epochs() == [1, 2, 3]  # afresh (it ran epochs 1..3 again, not nothing after epoch 3)
+    assert "train.lr differ" in caplog.text
+    (stale,) = ck.glob("stale-epoch3-*")
+    assert (stale / "latest.pt").is_file() and (stale / "metrics.csv").is_file()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hamforge.train._loop"):
+        train_model(entries, [], {**hyper, "embed_dim": 8, "n_heads": 2}, TrainSettings(max_epochs=1, lr=2e-3), ck)
+    assert "model.embed_dim" in caplog.text and epochs() == [1]
+    caplog.clear()
+    entries2 = [{"structure": "other", "targets": str(tmp_path / "t.h5")}]
+    with caplog.at_level("WARNING", logger="hamforge.train._loop"):
+        train_model(entries2, [], {**hyper, "embed_dim": 8, "n_heads": 2}, TrainSettings(max_epochs=1, lr=2e-3), ck)
+    assert "train structures" in caplog.text

@@ -172,8 +172,25 @@ def train(
     )
     rows, start, best = [], 1, {"val_loss": math.inf}
     latest = out / "latest.pt"
-    if latest.is_file():
-        ck = read_checkpoint(latest)
+    data = {"train": _structures(train_items), "val": _structures(val_items)}
+    ck = read_checkpoint(latest) if latest.is_file() else None
+    if ck is not None and (changed := _resume_conflicts(ck, model, s, data)):
+        stale = _free_name(out / f"stale-epoch{int(ck.extra['epoch'])}-{time.strftime('%Y%m%dT%H%M%S')}")
+        logger.warning(
+            "%s: not resuming: the checkpoint is of another training (%s differ); starting afresh, its "
+            "checkpoints, metrics and curve moved to %s",
+            latest,
+            ", ".join(changed),
+            stale,
+        )
+        _barrier(ctx)  # every rank has read the checkpoint before rank 0 moves it
+        if ctx.is_main:
+            stale.mkdir()
+            for name in ("latest.pt", "best.pt", "metrics.csv", "learning_curve.png"):
+                if (out / name).exists():
+                    os.replace(out / name, stale / name)
+        ck = None
+    if ck is not None:
         model.load_state_dict(ck.model.state_dict())
         ex = ck.extra
         opt.load_state_dict(ex["optimizer"])
@@ -277,6 +294,7 @@ def train(
                 "best": best,
                 "settings": s.to_dict(),
                 "world_size": ctx.world_size,
+                "data": data,
             }
             if improved:
                 save_checkpoint(out / "best.pt", model, extra)
@@ -316,3 +334,35 @@ def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, disable=not enabled)
+
+
+# Settings a resumed run may change: how long it runs and what it writes, not the trajectory it follows.
+_RESUMABLE_CHANGES = frozenset({"max_epochs", "time_budget_s", "checkpoint_every", "halo_report"})
+
+
+def _free_name(path: Path) -> Path:
+    k, out = 1, path
+    while out.exists():
+        k, out = k + 1, path.with_name(f"{path.name}-{k}")
+    return out
+
+
+def _structures(items) -> list[str]:
+    return sorted({it.sample.name.split("/part")[0] for it in items})
+
+
+def _resume_conflicts(ck, model: HamiltonianModel, s: TrainSettings, data: dict) -> list[str]:
+    """Names of what differs between a checkpoint's training and this one (model config, settings that shape
+    the trajectory, training and validation structures): a checkpoint of another training is not resumed.
+    Checkpoints older than the ``data`` record are compared on the rest."""
+    changed = []
+    old_model, new_model = ck.model.config.to_dict(), model.config.to_dict()
+    changed += [f"model.{k}" for k in sorted(set(old_model) | set(new_model)) if old_model.get(k) != new_model.get(k)]
+    old = ck.extra.get("settings", {})
+    new = s.to_dict()
+    changed += [
+        f"train.{k}" for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)
+    ]
+    if "data" in ck.extra:
+        changed += [f"{k} structures" for k in ("train", "val") if list(ck.extra["data"].get(k, [])) != data[k]]
+    return changed
