@@ -51,3 +51,12 @@ def test_use_partitions_refused(tmp_path, capsys):
 def test_unknown_material_named(tmp_path, capsys):
     assert cli_main(["train", "t.h5", "-o", str(tmp_path), "--config", str(CONFIG), "--material", "a-C"]) == 2
     assert "a-C" in capsys.readouterr().err
+
+
+def test_config_overlay():
+    """`--config config.yaml config/a-si-long.yaml`: the overlay's keys win, the rest is the base's."""
+    long = yaml.safe_load((ROOT / "config" / "a-si-long.yaml").read_text())["materials"]["a-Si"]
+    hyper, settings = _inputs("--config", str(CONFIG), str(ROOT / "config" / "a-si-long.yaml"))
+    base, _ = _inputs("--config", str(CONFIG))
+    assert hyper["n_layers"] == long["model"]["n_layers"] and hyper["embed_dim"] == base["embed_dim"]
+    assert settings.time_budget_s == 60.0 * long["train"]["time_budget_min"]

@@ -199,3 +199,27 @@ def test_gpu_template_of_the_training_rule_validates():
     cfg["resources"]["train"]["gpus"] = -1
     with pytest.raises(ConfigError, match="resources.train.gpus"):
         validate_config(cfg)
+
+
+def test_overlays_merge_in_order_like_snakemake(tmp_path):
+    """Several files merge like `snakemake --configfile A B`: mappings key by key, the later file wins."""
+    over = tmp_path / "over.yaml"
+    over.write_text("results: elsewhere\nmaterials:\n  a-Si:\n    model: {n_layers: 3}\n    train: {lr: 0.01}\n")
+    base = load_config(ROOT / "config.yaml")
+    cfg = load_config([ROOT / "config.yaml", over])
+    mat, ref = cfg["materials"]["a-Si"], base["materials"]["a-Si"]
+    assert cfg["results"] == "elsewhere" and mat["model"]["n_layers"] == 3 and mat["train"]["lr"] == 0.01
+    assert mat["model"]["embed_dim"] == ref["model"]["embed_dim"] and mat["md"] == ref["md"]
+    assert mat["train"]["patience"] == ref["train"]["patience"]
+
+
+def test_overlay_error_names_the_files(tmp_path):
+    over = tmp_path / "over.yaml"
+    over.write_text("materials:\n  a-Si:\n    train: {lr: -1}\n")
+    with pytest.raises(ConfigError, match=r"(?s)over\.yaml.*materials\.a-Si\.train\.lr"):
+        load_config([ROOT / "config.yaml", over])
+
+
+def test_long_config_is_an_overlay_of_the_default():
+    cfg = load_config([ROOT / "config.yaml", ROOT / "config" / "a-si-long.yaml"])
+    assert cfg["results"] != load_config(ROOT / "config.yaml")["results"]  # never overwrites the demo's results

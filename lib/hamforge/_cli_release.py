@@ -47,7 +47,13 @@ def add_release_parsers(subparsers) -> None:
         "software versions).",
     )
     p.add_argument("material_dir", metavar="MATERIAL_DIR", help="results/<material> of a workflow run")
-    p.add_argument("--config", required=True, metavar="CONFIG.yaml", help="the workflow config of that run")
+    p.add_argument(
+        "--config",
+        required=True,
+        nargs="+",
+        metavar="CONFIG.yaml",
+        help="the workflow config(s) of that run (several: merged in order like snakemake --configfile)",
+    )
     p.add_argument("--material", default=None, help="material name in the config (default: MATERIAL_DIR's name)")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="release folder (default MATERIAL_DIR/release)")
     p.add_argument("--force", action="store_true", help="replace DIR even if it is not a hamforge release")

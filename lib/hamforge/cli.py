@@ -131,8 +131,10 @@ def _add_targets(sub) -> None:
     )
     p.add_argument(
         "--config",
+        nargs="+",
         default=None,
-        help="workflow config whose material's dft.kinds give the basis registry: every configured kind (ghosts "
+        metavar="CONFIG.yaml",
+        help="workflow config (several: merged in order like snakemake --configfile) whose material's dft.kinds give the basis registry: every configured kind (ghosts "
         "included) is in the layout even when this structure has no atom of it, as the workflow's targets are",
     )
     p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
@@ -219,7 +221,8 @@ _TRAIN_FLAGS = ("lr", "min_lr", "patience", "factor", "threshold", "batch_size",
 _MODEL_FLAGS = {"l_max": "l_max", "embed_dim": "embed_dim", "layers": "n_layers"}
 
 
-def _material(cfg: dict, path, name):
+def _material(cfg: dict, paths, name):
+    path = " + ".join(paths)
     mats = cfg["materials"]
     name = name or (next(iter(mats)) if len(mats) == 1 else None)
     if name not in mats:
@@ -242,7 +245,7 @@ def _train_inputs(args: argparse.Namespace):
         train.pop("validation_structures")  # the CLI names its validation files (--val)
         if train.pop("use_partitions"):
             raise ValueError(
-                f"{args.config}: train.use_partitions: the CLI trains on the full graphs of its targets files; "
+                f"{' + '.join(args.config)}: train.use_partitions: the CLI trains on the full graphs of its targets files; "
                 "set it to false or run the workflow's train rule"
             )
     else:
@@ -301,8 +304,10 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
     p.add_argument(
         "--config",
+        nargs="+",
         default=None,
-        help="workflow config whose material's model and train blocks are the settings (flags given override them); "
+        metavar="CONFIG.yaml",
+        help="workflow config (several: merged in order like snakemake --configfile) whose material's model and train blocks are the settings (flags given override them); "
         "without it the paper's schedule (lr 1e-4 -> 1e-5, patience 500) and l_max 4",
     )
     p.add_argument("--material", default=None, help="material of --config (needed when it has several)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from hamforge._hashing import config_hash
 
@@ -285,16 +285,35 @@ def _check_launcher(res: Mapping[str, Any], key: str, source: str) -> None:
         ) from None
 
 
-def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None) -> dict:
-    """Read a YAML config file and validate it (errors name the file and the key)."""
+def _merge(base: dict, over: Mapping[str, Any]) -> dict:
+    """Recursive update of ``base`` by ``over`` (mappings merged key by key, anything else replaced): the
+    merge Snakemake applies to several ``--configfile`` files."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(
+    path: str | os.PathLike | Sequence[str | os.PathLike], schema: str | os.PathLike | None = None
+) -> dict:
+    """Read one YAML config file, or several merged in order like ``snakemake --configfile A B`` (a later file
+    overrides, mapping by mapping), and validate the result (errors name the file(s) and the key)."""
     import yaml
 
-    path = Path(path)
-    try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return validate_config(raw, schema, source=str(path))
+    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    if not paths:
+        raise ConfigError("no config file given")
+    merged: dict = {}
+    for p in paths:
+        try:
+            with open(p) as fh:
+                raw = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{p}: cannot read YAML ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+        _merge(merged, raw)
+    return validate_config(merged, schema, source=" + ".join(str(p) for p in paths))
