@@ -134,8 +134,9 @@ def _add_targets(sub) -> None:
         nargs="+",
         default=None,
         metavar="CONFIG.yaml",
-        help="workflow config (several: merged in order like snakemake --configfile) whose material's dft.kinds give the basis registry: every configured kind (ghosts "
-        "included) is in the layout even when this structure has no atom of it, as the workflow's targets are",
+        help="workflow config (several: merged in order like snakemake --configfile) whose material's dft.kinds "
+        "give the basis registry: every configured kind (ghosts included) is in the layout even when this "
+        "structure has no atom of it, as the workflow's targets are",
     )
     p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
     p.set_defaults(func=_cmd_targets)
@@ -245,8 +246,8 @@ def _train_inputs(args: argparse.Namespace):
         train.pop("validation_structures")  # the CLI names its validation files (--val)
         if train.pop("use_partitions"):
             raise ValueError(
-                f"{' + '.join(args.config)}: train.use_partitions: the CLI trains on the full graphs of its targets files; "
-                "set it to false or run the workflow's train rule"
+                f"{' + '.join(args.config)}: train.use_partitions: the CLI trains on the full graphs of its targets "
+                "files; set it to false or run the workflow's train rule"
             )
     else:
         hyper, train = {"l_max": 4, "embed_dim": 16, "n_layers": 1}, dict(_TRAIN_DEFAULTS)
@@ -307,8 +308,9 @@ def _add_train(sub) -> None:
         nargs="+",
         default=None,
         metavar="CONFIG.yaml",
-        help="workflow config (several: merged in order like snakemake --configfile) whose material's model and train blocks are the settings (flags given override them); "
-        "without it the paper's schedule (lr 1e-4 -> 1e-5, patience 500) and l_max 4",
+        help="workflow config (several: merged in order like snakemake --configfile) whose material's model and "
+        "train blocks are the settings (flags given override them); without it the paper's schedule "
+        "(lr 1e-4 -> 1e-5, patience 500) and l_max 4",
     )
     p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
     p.add_argument("--lr", type=float, default=None)

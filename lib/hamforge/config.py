@@ -296,9 +296,7 @@ def _merge(base: dict, over: Mapping[str, Any]) -> dict:
     return base
 
 
-def load_config(
-    path: str | os.PathLike | Sequence[str | os.PathLike], schema: str | os.PathLike | None = None
-) -> dict:
+def load_config(path: str | os.PathLike | Sequence[str | os.PathLike], schema: str | os.PathLike | None = None) -> dict:
     """Read one YAML config file, or several merged in order like ``snakemake --configfile A B`` (a later file
     overrides, mapping by mapping), and validate the result (errors name the file(s) and the key)."""
     import yaml
