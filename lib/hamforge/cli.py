@@ -267,6 +267,8 @@ def _train_inputs(args: argparse.Namespace):
         train["halo_partition"] = args.halo_partition
     if args.halo_report:
         train["halo_report"] = True
+    if args.symmetrize:
+        train["symmetrize"] = True
     return hyper, TrainSettings.from_dict(train)
 
 
@@ -319,6 +321,12 @@ def _add_train(sub) -> None:
     p.add_argument("--factor", type=float, default=None, help="ReduceLROnPlateau lr factor")
     p.add_argument("--threshold", type=float, default=None, help="ReduceLROnPlateau relative improvement")
     p.add_argument("--node-weight", type=float, default=None, help="weight of the on-site term of the loss")
+    p.add_argument(
+        "--symmetrize",
+        action="store_true",
+        default=None,
+        help="loss and metrics on the symmetrized blocks (H_ij + H_ji^T) / 2 that predict delivers (full graphs)",
+    )
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--budget-min", type=float, default=None, help="wall-time budget in minutes")
     p.add_argument("--batch-size", type=int, default=None, help="samples per optimizer step (0 = all)")

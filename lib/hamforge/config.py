@@ -124,6 +124,11 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
             f"{source}: {base}.train.use_partitions: true with train.parallel: halo (which splits every structure "
             "over the ranks itself); set use_partitions: false or parallel: partitions"
         )
+    if tr["symmetrize"] and (tr["use_partitions"] or tr["parallel"] == "halo"):
+        raise ConfigError(
+            f"{source}: {base}.train.symmetrize: true needs the reverse of every pair in the same sample, so full "
+            "graphs: not with train.use_partitions: true or train.parallel: halo"
+        )
     halo = 1 if m["strictly_local"] else m["n_layers"]
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
         raise ConfigError(

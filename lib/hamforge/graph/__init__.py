@@ -29,6 +29,7 @@ from hamforge.graph._targets import (
     targets_to_blocks,
     targets_to_matrix,
 )
+from hamforge.graph._transpose import pair_transpose_map
 from hamforge.io import StructureGraph, Targets
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "folding_is_identity",
     "load_structure_graph",
     "neighbor_list",
+    "pair_transpose_map",
     "ragged_blocks",
     "reverse_edge_index",
     "structure_graph",

@@ -65,7 +65,7 @@ def output_scaling(targets: Sequence, node_layout) -> tuple[float, float, np.nda
     return rms(sq_n, cnt_n), rms(sq_p, cnt_p), shift
 
 
-def _items(entries, dtype, use_partitions: bool, halo: int) -> list[Item]:
+def _items(entries, dtype, use_partitions: bool, halo: int, symmetrize: bool = False) -> list[Item]:
     items = []
     for e in entries:
         t = read_targets_file(e["targets"])
@@ -77,7 +77,7 @@ def _items(entries, dtype, use_partitions: bool, halo: int) -> list[Item]:
                     f"{e['partitions']}: halo {part.halo} is smaller than the model needs ({halo}); "
                     "set partition.halo to the model's n_layers (1 if strictly_local)"
                 )
-        items += [Item(t, s) for s in make_samples(t, e["structure"], part, dtype)]
+        items += [Item(t, s) for s in make_samples(t, e["structure"], part, dtype, symmetrize)]
     return items
 
 
@@ -120,7 +120,7 @@ def train_model(
         if halo:
             make = lambda es: _halo_items(es, settings.halo_partition, dtype, ctx)  # noqa: E731
         else:
-            make = lambda es: _items(es, dtype, use_partitions, config.halo)  # noqa: E731
+            make = lambda es: _items(es, dtype, use_partitions, config.halo, settings.symmetrize)  # noqa: E731
         train_items, val_items = make(train_entries), make(val_entries)
         for it in train_items + val_items:
             config.check_targets(it.targets, it.sample.name)
@@ -168,14 +168,23 @@ def evaluate_model(
 ) -> dict[str, float]:
     """MAE of a trained model on one structure's targets (refused when the layout, kinds, basis or r_cut differ);
     written as JSON to ``output`` when given (keys ``mae_node_meV``, ``mae_edge_meV``, ``mae_total_meV`` and per
-    element pair)."""
+    element pair). On the full graph the blocks compared are the symmetrized ones, ``(H_ij + H_ji^T) / 2``, which
+    ``hamforge.predict`` delivers, whatever the model was trained on (``symmetrized: true`` in the output); with
+    ``partitions_path`` (reverse pairs in other parts) each direction's raw output."""
     ck = read_checkpoint(model_path)
     t = read_targets_file(targets_path)
     ck.config.check_targets(t, str(targets_path))
     part = read_partitions(partitions_path, t.nl) if partitions_path else None
-    items = [Item(t, s) for s in make_samples(t, Path(targets_path).stem, part, ck.model.dtype)]
+    symmetric = part is None
+    items = [Item(t, s) for s in make_samples(t, Path(targets_path).stem, part, ck.model.dtype, symmetric)]
     loss, metrics = evaluate(ck.model, items)
-    out = {"structure": Path(targets_path).stem, "model": str(model_path), "mse_coupled": loss, **metrics}
+    out = {
+        "structure": Path(targets_path).stem,
+        "model": str(model_path),
+        "symmetrized": symmetric,
+        "mse_coupled": loss,
+        **metrics,
+    }
     if output is not None:
         write_text_atomic(output, json.dumps(out, indent=2) + "\n")
     return out

@@ -4,7 +4,7 @@ whole samples (DDP) or by one part of every structure per rank (``train.parallel
 """
 
 from hamforge._dist import DistContext, distributed
-from hamforge.train._data import Sample, make_owned_sample, make_samples
+from hamforge.train._data import Sample, SymmetricFold, make_owned_sample, make_samples
 from hamforge.train._fold import fold, self_image_column_map
 from hamforge.train._loop import CSV_COLUMNS, DETERMINISTIC_COLUMNS, Item, TrainingError, evaluate, train
 from hamforge.train._loss import ErrorSums, MetricsAccumulator, forward_fold, squared_error
@@ -31,6 +31,7 @@ __all__ = [
     "make_owned_sample",
     "forward_fold",
     "make_samples",
+    "SymmetricFold",
     "self_image_column_map",
     "squared_error",
     "train",

@@ -17,7 +17,73 @@ import torch
 from hamforge.model import EDGE_INDEX, EDGE_VEC, NUMBERS
 from hamforge.train._fold import self_image_column_map
 
-__all__ = ["Sample", "make_owned_sample", "make_samples"]
+__all__ = ["Sample", "SymmetricFold", "make_owned_sample", "make_samples"]
+
+
+@dataclass(frozen=True, eq=False)
+class SymmetricFold:
+    """What folds a sample onto symmetrized blocks, the ones ``hamforge.predict`` delivers: pair ``(i, j)`` gets
+    ``(p_ij + T(p_ji)) / 2`` and node ``i`` gets ``(n_i + T(n_i)) / 2``, ``T`` the transpose in coupled space
+    (:func:`hamforge.graph.pair_transpose_map`: ``T(c)[d] = sign[k, d] * c[cols[k, d]]`` for kind pair ``k``).
+    Fields::
+
+        pair_rev     # (n_pairs,) int64     | row of the reverse pair (j, i) in the sample's pairs
+        pair_kp      # (n_pairs,) int64     | kind pair of each pair
+        pair_cols    # (n_kp, Dp) int64     | pair_transpose_map of the pair layout
+        pair_sign    # (n_kp, Dp) float
+        node_kp      # (n_lab,) int64       | kind pair (a, a) of each labelled node
+        node_cols    # (n_kp_node, Dn) int64 | pair_transpose_map of the node layout
+        node_sign    # (n_kp_node, Dn) float
+    """
+
+    pair_rev: torch.Tensor
+    pair_kp: torch.Tensor
+    pair_cols: torch.Tensor
+    pair_sign: torch.Tensor
+    node_kp: torch.Tensor
+    node_cols: torch.Tensor
+    node_sign: torch.Tensor
+
+    def to(self, device=None, dtype=None) -> "SymmetricFold":
+        return SymmetricFold(
+            **{
+                f.name: getattr(self, f.name).to(
+                    device=device, dtype=dtype if getattr(self, f.name).is_floating_point() and dtype else None
+                )
+                for f in fields(self)
+            }
+        )
+
+
+def _symmetric_fold(t, name, g, pair_ids, dtype) -> SymmetricFold:
+    """The :class:`SymmetricFold` of a sample with labelled nodes ``g`` and pairs ``pair_ids`` (global rows)."""
+    from hamforge.graph import pair_transpose_map
+
+    n = t.nl.n_atoms
+    key = t.pair_index[0] * n + t.pair_index[1]  # sorted by (i, j): pair_index is
+    rkey = t.pair_index[1, pair_ids] * n + t.pair_index[0, pair_ids]
+    pos = np.minimum(np.searchsorted(key, rkey), len(key) - 1)
+    local = np.full(len(key), -1, np.int64)
+    local[pair_ids] = np.arange(len(pair_ids))
+    rev = np.where(key[pos] == rkey, local[pos], -1)
+    if np.any(rev < 0):
+        k = int(np.flatnonzero(rev < 0)[0])
+        i, j = (int(x) for x in t.pair_index[:, pair_ids[k]])
+        raise ValueError(
+            f"{name}: train.symmetrize needs the reverse ({j}, {i}) of every labelled pair ({i}, {j}) in the same "
+            "sample: train on full graphs (use_partitions: false, parallel: partitions)"
+        )
+    (pc, ps), (nc, ns) = (pair_transpose_map(lay, t.basis) for lay in (t.pair_layout, t.node_layout))
+    tt = lambda a, dt=torch.int64: torch.tensor(np.asarray(a), dtype=dt)  # noqa: E731
+    return SymmetricFold(
+        pair_rev=tt(rev),
+        pair_kp=tt(t.pair_kind_pair[pair_ids]),
+        pair_cols=tt(pc),
+        pair_sign=tt(ps, dtype),
+        node_kp=tt(t.node_kind_pair[g]),
+        node_cols=tt(nc),
+        node_sign=tt(ns, dtype),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +106,7 @@ class Sample:
     self_edge     # (e_s,) int64        | local ids of labelled self-image edges (i, i, R != 0)
     self_node     # (e_s,) int64        | their node row in node_target
     self_cols     # (e_s, Dn) int64     | pair column of each node column (self_image_column_map)
+    symmetric     # SymmetricFold | None | fold onto symmetrized blocks (H_ij + H_ji^T) / 2 (make_samples)
     """
 
     name: str
@@ -58,6 +125,7 @@ class Sample:
     self_edge: torch.Tensor
     self_node: torch.Tensor
     self_cols: torch.Tensor
+    symmetric: "SymmetricFold | None" = None
 
     @property
     def graph(self) -> dict[str, torch.Tensor]:
@@ -71,11 +139,13 @@ class Sample:
             v = getattr(self, f.name)
             if isinstance(v, torch.Tensor):
                 v = v.to(device=device, dtype=dtype if v.is_floating_point() and dtype is not None else v.dtype)
+            elif isinstance(v, SymmetricFold):
+                v = v.to(device, dtype)
             out[f.name] = v
         return Sample(**out)
 
 
-def _sample(t, name, nodes, n_lab, edges, eil, labelled, col_map, dtype) -> Sample:
+def _sample(t, name, nodes, n_lab, edges, eil, labelled, col_map, dtype, symmetrize=False) -> Sample:
     le = np.flatnonzero(labelled)
     etp = t.edge_to_pair[edges[le]]
     other = etp >= 0
@@ -101,16 +171,19 @@ def _sample(t, name, nodes, n_lab, edges, eil, labelled, col_map, dtype) -> Samp
         self_edge=tt(self_edge),
         self_node=tt(self_node),
         self_cols=tt(col_map[t.atom_kind[nodes[self_node]]].reshape(-1, t.node_layout.width)),
+        symmetric=_symmetric_fold(t, name, g, pair_ids, dtype) if symmetrize else None,
     )
 
 
-def make_samples(t, name: str, partition=None, dtype=torch.float32) -> list[Sample]:
+def make_samples(t, name: str, partition=None, dtype=torch.float32, symmetrize: bool = False) -> list[Sample]:
     """Samples of targets ``t`` (:class:`hamforge.io.Targets`): the full graph, or one per part of
-    ``partition`` (a :class:`hamforge.io.PartitionFile` made from ``t``'s graph; checked)."""
+    ``partition`` (a :class:`hamforge.io.PartitionFile` made from ``t``'s graph; checked). ``symmetrize``: fold
+    onto symmetrized blocks (:class:`SymmetricFold`; needs the reverse of every pair in the sample: full graphs)."""
     col_map = self_image_column_map(t.node_layout, t.pair_layout)
     if partition is None:
         n, e = t.nl.n_atoms, t.nl.n_edges
-        return [_sample(t, name, np.arange(n), n, np.arange(e), t.nl.edge_index, np.ones(e, bool), col_map, dtype)]
+        everything = (np.arange(n), n, np.arange(e), t.nl.edge_index, np.ones(e, bool))
+        return [_sample(t, name, *everything, col_map, dtype, symmetrize)]
     partition.check_graph(t.nl)
     return [
         _sample(
@@ -123,6 +196,7 @@ def make_samples(t, name: str, partition=None, dtype=torch.float32) -> list[Samp
             p.edge_is_labelled,
             col_map,
             dtype,
+            symmetrize,
         )
         for p in partition.parts
     ]

@@ -59,4 +59,13 @@ def fold(node_out: torch.Tensor, edge_out: torch.Tensor, s) -> tuple[torch.Tenso
     if s.self_edge.numel():
         src = torch.cat([edge_out.index_select(0, s.self_edge), edge_out.new_zeros((s.self_edge.shape[0], 1))], 1)
         nodes = nodes.index_add(0, s.self_node, torch.gather(src, 1, s.self_cols))
+    if s.symmetric is not None:  # the blocks hamforge.predict delivers: (H_ij + H_ji^T) / 2, per pair and node
+        y = s.symmetric
+        pairs = 0.5 * (pairs + _transposed(pairs.index_select(0, y.pair_rev), y.pair_kp, y.pair_cols, y.pair_sign))
+        nodes = 0.5 * (nodes + _transposed(nodes, y.node_kp, y.node_cols, y.node_sign))
     return nodes, pairs
+
+
+def _transposed(c: torch.Tensor, kp: torch.Tensor, cols: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """Rows ``c`` (coupled blocks of the reverse pairs) transposed into kind pairs ``kp`` (pair_transpose_map)."""
+    return sign.index_select(0, kp) * torch.gather(c, 1, cols.index_select(0, kp))

@@ -32,6 +32,8 @@ class TrainSettings:
     mixed_precision     # bfloat16 autocast on CUDA devices (ignored on CPU)
     seed                # model initialisation and sample order
     node_weight         # loss = node_weight * MSE(on-site blocks) + MSE(pairs), each over its own entries (_loss)
+    symmetrize          # loss and metrics on the symmetrized blocks (H_ij + H_ji^T) / 2 that hamforge.predict
+                        # delivers, not on each direction's raw output (full graphs only: not with halo)
     checkpoint_every    # epochs between checkpoints (the last epoch is always written)
     parallel            # "partitions": whole samples spread over the ranks (DDP; full graphs or augmented
                         # partitions); "halo": every structure split into one part per rank, halo-exchanged
@@ -54,6 +56,7 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 1
     node_weight: float = 1.0
+    symmetrize: bool = False
     parallel: str = "partitions"
     halo_partition: str = "lownn"
     halo_report: bool = False
@@ -87,11 +90,16 @@ class TrainSettings:
             bad("optimizer", f"unknown optimizer {self.optimizer!r} (known: {', '.join(OPTIMIZERS)})")
         if self.dtype not in DTYPES:
             bad("dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
-        for key in ("mixed_precision", "halo_report"):
+        for key in ("mixed_precision", "halo_report", "symmetrize"):
             if not isinstance(getattr(self, key), bool):
                 bad(key, f"must be true or false, got {getattr(self, key)!r}")
         if self.parallel not in PARALLEL:
             bad("parallel", f"unknown value {self.parallel!r} (known: {', '.join(PARALLEL)})")
+        if self.symmetrize and self.parallel == "halo":
+            bad(
+                "symmetrize",
+                "needs the reverse of every pair on the same rank; not with train.parallel: halo (use partitions)",
+            )
         if self.halo_partition not in METHODS:
             bad("halo_partition", f"unknown partitioner {self.halo_partition!r} (known: {', '.join(METHODS)})")
 
