@@ -45,12 +45,13 @@ with log_failure(log), staged_directory(out_dir) as stage:
         )
         merged = {**matrix_level(spectrum), **json.loads(open(sm.input.mae).read())}
     write_text_atomic(stage / os.path.basename(sm.output.metrics), json.dumps(merged, indent=2) + "\n")
-log.info(
-    "%s: eig_rel_l1 %.4g, occupied %.4g, MAE %s meV, transport max |dlog10 T| %s, current ratio %s",
+log.info(  # the lines above name the hidden staging folder the files were written to before the move
+    "%s: eig_rel_l1 %.4g, occupied %.4g, MAE %s meV, transport max |dlog10 T| %s, current ratio %s (files in %s)",
     os.path.basename(out_dir),
     merged["eig_rel_l1"],
     merged["eig_rel_l1_occupied"],
     merged.get("mae_total_meV", merged.get("matrix_mae_total_meV")),
     merged.get("transport_log10_max_abs_error"),
     merged.get("current_ratio"),
+    out_dir,
 )
