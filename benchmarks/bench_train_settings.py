@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,7 +89,8 @@ def main() -> None:
             "settings": {**base_train, **train_over, "time_budget_s": 60.0 * args.minutes},
             "out": str(work / name),
         }
-        (work / name).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work / name, ignore_errors=True)  # a rerun with the same --out compares afresh
+        (work / name).mkdir(parents=True)
         (work / f"{name}.json").write_text(json.dumps(spec))
         log = open(work / f"{name}.log", "w")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -54,9 +54,27 @@ def test_unknown_material_named(tmp_path, capsys):
 
 
 def test_config_overlay():
-    """`--config config.yaml config/a-si-long.yaml`: the overlay's keys win, the rest is the base's."""
+    """`--config config.yaml --config config/a-si-long.yaml`: the overlay's keys win, the rest is the base's."""
     long = yaml.safe_load((ROOT / "config" / "a-si-long.yaml").read_text())["materials"]["a-Si"]
-    hyper, settings = _inputs("--config", str(CONFIG), str(ROOT / "config" / "a-si-long.yaml"))
+    hyper, settings = _inputs("--config", str(CONFIG), "--config", str(ROOT / "config" / "a-si-long.yaml"))
     base, _ = _inputs("--config", str(CONFIG))
     assert hyper["n_layers"] == long["model"]["n_layers"] and hyper["embed_dim"] == base["embed_dim"]
     assert settings.time_budget_s == 60.0 * long["train"]["time_budget_min"]
+
+
+def test_config_does_not_swallow_positionals():
+    """`--config` takes one file per use, so positionals may follow it (`release --config c.yaml DIR`)."""
+    args = build_parser().parse_args(["train", "--config", str(CONFIG), "t.h5", "-o", "out"])
+    assert args.targets == ["t.h5"] and args.config == [str(CONFIG)]
+    args = build_parser().parse_args(["release", "--config", str(CONFIG), "results/a-Si"])
+    assert args.material_dir == "results/a-Si"
+
+
+def test_symmetrize_can_be_switched_either_way(tmp_path):
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["materials"]["a-Si"]["train"]["symmetrize"] = True
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert _inputs("--config", str(path))[1].symmetrize is True
+    assert _inputs("--config", str(path), "--no-symmetrize")[1].symmetrize is False
+    assert _inputs("--symmetrize")[1].symmetrize is True

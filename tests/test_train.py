@@ -345,3 +345,30 @@ def test_checkpoint_of_another_training_is_not_resumed(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="hamforge.train._loop"):
         train_model(entries2, [], {**hyper, "embed_dim": 8, "n_heads": 2}, TrainSettings(max_epochs=1, lr=2e-3), ck)
     assert "train structures" in caplog.text
+
+
+def test_resume_decision_names_structures_not_parts_or_ranks_and_tolerates_new_keys(tmp_path):
+    """Structure names of partition and halo samples are stripped of /part<p> and /rank<r> (every rank of a halo
+    run then compares the same list with rank 0's checkpoint), and a checkpoint written before a settings key
+    existed (here: symmetrize) still resumes."""
+    from types import SimpleNamespace
+
+    from hamforge.model import read_checkpoint, save_checkpoint
+    from hamforge.stages import train_model
+    from hamforge.train._loop import _structures
+
+    items = [SimpleNamespace(sample=SimpleNamespace(name=n)) for n in ("a/part0", "a/part1", "b/rank1", "c")]
+    assert _structures(items) == ["a", "b", "c"]
+
+    data, *_ = synthetic()
+    write_targets_file(tmp_path / "t.h5", build_targets(data, 4.0), data)
+    entries = [{"structure": "s", "targets": str(tmp_path / "t.h5")}]
+    hyper = dict(l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=1, n_radial=6, radial_hidden=8)
+    ck = tmp_path / "ck"
+    train_model(entries, [], hyper, TrainSettings(max_epochs=1, lr=1e-3, min_lr=1e-4), ck)
+    old = read_checkpoint(ck / "latest.pt")
+    extra = dict(old.extra)
+    extra["settings"] = {k: v for k, v in extra["settings"].items() if k != "symmetrize"}
+    save_checkpoint(ck / "latest.pt", old.model, extra)
+    train_model(entries, [], hyper, TrainSettings(max_epochs=2, lr=1e-3, min_lr=1e-4), ck)
+    assert not list(ck.glob("stale-*")) and len((ck / "metrics.csv").read_text().splitlines()) == 3  # resumed

@@ -50,9 +50,10 @@ def add_release_parsers(subparsers) -> None:
     p.add_argument(
         "--config",
         required=True,
-        nargs="+",
+        action="append",
         metavar="CONFIG.yaml",
-        help="the workflow config(s) of that run (several: merged in order like snakemake --configfile)",
+        help="the workflow config of that run (repeat --config to merge several in order, like snakemake "
+        "--configfile A B)",
     )
     p.add_argument("--material", default=None, help="material name in the config (default: MATERIAL_DIR's name)")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="release folder (default MATERIAL_DIR/release)")

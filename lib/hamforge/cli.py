@@ -131,10 +131,11 @@ def _add_targets(sub) -> None:
     )
     p.add_argument(
         "--config",
-        nargs="+",
+        action="append",
         default=None,
         metavar="CONFIG.yaml",
-        help="workflow config (several: merged in order like snakemake --configfile) whose material's dft.kinds "
+        help="workflow config (repeat --config to merge several in order, like snakemake --configfile A B) "
+        "whose material's dft.kinds "
         "give the basis registry: every configured kind (ghosts included) is in the layout even when this "
         "structure has no atom of it, as the workflow's targets are",
     )
@@ -267,8 +268,8 @@ def _train_inputs(args: argparse.Namespace):
         train["halo_partition"] = args.halo_partition
     if args.halo_report:
         train["halo_report"] = True
-    if args.symmetrize:
-        train["symmetrize"] = True
+    if args.symmetrize is not None:
+        train["symmetrize"] = args.symmetrize
     return hyper, TrainSettings.from_dict(train)
 
 
@@ -307,10 +308,11 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
     p.add_argument(
         "--config",
-        nargs="+",
+        action="append",
         default=None,
         metavar="CONFIG.yaml",
-        help="workflow config (several: merged in order like snakemake --configfile) whose material's model and "
+        help="workflow config (repeat --config to merge several in order, like snakemake --configfile A B) "
+        "whose material's model and "
         "train blocks are the settings (flags given override them); without it the paper's schedule "
         "(lr 1e-4 -> 1e-5, patience 500) and l_max 4",
     )
@@ -323,7 +325,7 @@ def _add_train(sub) -> None:
     p.add_argument("--node-weight", type=float, default=None, help="weight of the on-site term of the loss")
     p.add_argument(
         "--symmetrize",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="loss and metrics on the symmetrized blocks (H_ij + H_ji^T) / 2 that predict delivers (full graphs)",
     )

@@ -51,6 +51,8 @@ def pair_transpose_map(layout: TargetLayout, basis: Mapping[str, ElementBasis]) 
         if not (np.all(big.sum(axis=1) == 1) and np.allclose(np.abs(image[big]), 1.0, atol=1e-10)):
             raise ValueError(f"pair transpose of kind pair {k} is not a signed permutation (coupling convention?)")
         src, dst = np.nonzero(big)
+        if not np.array_equal(np.sort(dst), np.flatnonzero(layout.mask[kt])):
+            raise ValueError(f"pair transpose of kind pair {k} does not cover the columns of its reverse {kt}")
         cols[kt, dst] = valid[src]
         sign[kt, dst] = np.round(image[src, dst])
     return cols, sign

@@ -60,7 +60,11 @@ def _symmetric_fold(t, name, g, pair_ids, dtype) -> SymmetricFold:
     from hamforge.graph import pair_transpose_map
 
     n = t.nl.n_atoms
-    key = t.pair_index[0] * n + t.pair_index[1]  # sorted by (i, j): pair_index is
+    key = t.pair_index[0] * n + t.pair_index[1]
+    if np.any(np.diff(key) <= 0):
+        raise ValueError(
+            f"{name}: targets pair_index is not sorted by (i, j) without repeats (not a hamforge targets file?)"
+        )
     rkey = t.pair_index[1, pair_ids] * n + t.pair_index[0, pair_ids]
     pos = np.minimum(np.searchsorted(key, rkey), len(key) - 1)
     local = np.full(len(key), -1, np.int64)

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -174,21 +175,24 @@ def train(
     latest = out / "latest.pt"
     data = {"train": _structures(train_items), "val": _structures(val_items)}
     ck = read_checkpoint(latest) if latest.is_file() else None
-    if ck is not None and (changed := _resume_conflicts(ck, model, s, data)):
-        stale = _free_name(out / f"stale-epoch{int(ck.extra['epoch'])}-{time.strftime('%Y%m%dT%H%M%S')}")
-        logger.warning(
-            "%s: not resuming: the checkpoint is of another training (%s differ); starting afresh, its "
-            "checkpoints, metrics and curve moved to %s",
-            latest,
-            ", ".join(changed),
-            stale,
-        )
-        _barrier(ctx)  # every rank has read the checkpoint before rank 0 moves it
+    changed = _resume_conflicts(ck, model, s, data) if ck is not None else []
+    # rank 0 wrote the checkpoint: every rank follows its decision (and all have read the file before it moves)
+    changed = all_gather(changed, ctx)[0]
+    if ck is not None and changed:
         if ctx.is_main:
+            stale = _free_name(out / f"stale-epoch{int(ck.extra['epoch'])}-{time.strftime('%Y%m%dT%H%M%S')}")
+            logger.warning(
+                "%s: not resuming: the checkpoint is of another training (%s differ); starting afresh, its "
+                "checkpoints, metrics and curve moved to %s",
+                latest,
+                ", ".join(changed),
+                stale,
+            )
             stale.mkdir()
             for name in ("latest.pt", "best.pt", "metrics.csv", "learning_curve.png"):
                 if (out / name).exists():
                     os.replace(out / name, stale / name)
+        _barrier(ctx)
         ck = None
     if ck is not None:
         model.load_state_dict(ck.model.state_dict())
@@ -348,7 +352,8 @@ def _free_name(path: Path) -> Path:
 
 
 def _structures(items) -> list[str]:
-    return sorted({it.sample.name.split("/part")[0] for it in items})
+    """Structure names of the items (sample names "<structure>/part<p>" or "<structure>/rank<r>" stripped)."""
+    return sorted({re.sub(r"/(part|rank)\d+$", "", it.sample.name) for it in items})
 
 
 def _resume_conflicts(ck, model: HamiltonianModel, s: TrainSettings, data: dict) -> list[str]:
@@ -358,11 +363,13 @@ def _resume_conflicts(ck, model: HamiltonianModel, s: TrainSettings, data: dict)
     changed = []
     old_model, new_model = ck.model.config.to_dict(), model.config.to_dict()
     changed += [f"model.{k}" for k in sorted(set(old_model) | set(new_model)) if old_model.get(k) != new_model.get(k)]
-    old = ck.extra.get("settings", {})
-    new = s.to_dict()
-    changed += [
-        f"train.{k}" for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)
-    ]
+    if "settings" in ck.extra:  # keys added since the checkpoint was written take their defaults
+        old, new = {**TrainSettings().to_dict(), **ck.extra["settings"]}, s.to_dict()
+        changed += [
+            f"train.{k}"
+            for k in sorted(set(old) | set(new))
+            if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)
+        ]
     if "data" in ck.extra:
         changed += [f"{k} structures" for k in ("train", "val") if list(ck.extra["data"].get(k, [])) != data[k]]
     return changed
