@@ -129,17 +129,11 @@ def _add_targets(sub) -> None:
         default=None,
         help="species (kind labels) of the layout; default: every kind of --config's material, else this structure's",
     )
-    p.add_argument(
-        "--config",
-        action="append",
-        default=None,
-        metavar="CONFIG.yaml",
-        help="workflow config (repeat --config to merge several in order, like snakemake --configfile A B) "
-        "whose material's dft.kinds "
-        "give the basis registry: every configured kind (ghosts included) is in the layout even when this "
-        "structure has no atom of it, as the workflow's targets are",
+    _add_config_args(
+        p,
+        "whose material's dft.kinds give the basis registry: every configured kind (ghosts included) is in the "
+        "layout even when this structure has no atom of it, as the workflow's targets are",
     )
-    p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
     p.set_defaults(func=_cmd_targets)
 
 
@@ -221,6 +215,18 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
 _TRAIN_DEFAULTS = {"lr": 1e-4, "min_lr": 1e-5, "patience": 500, "factor": 0.5, "threshold": 1e-3}
 _TRAIN_FLAGS = ("lr", "min_lr", "patience", "factor", "threshold", "batch_size", "dtype", "seed", "node_weight")
 _MODEL_FLAGS = {"l_max": "l_max", "embed_dim": "embed_dim", "layers": "n_layers"}
+
+
+def _add_config_args(p, what: str) -> None:
+    """``--config`` (repeatable: merged in order) and ``--material`` of a subcommand; ``what`` ends the help."""
+    p.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        metavar="CONFIG.yaml",
+        help=f"workflow config (repeat --config to merge several in order, like snakemake --configfile A B) {what}",
+    )
+    p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
 
 
 def _material(cfg: dict, paths, name):
@@ -306,17 +312,11 @@ def _add_train(sub) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGETS.h5")
     p.add_argument("--val", nargs="*", default=[], metavar="TARGETS.h5", help="validation targets files")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
-    p.add_argument(
-        "--config",
-        action="append",
-        default=None,
-        metavar="CONFIG.yaml",
-        help="workflow config (repeat --config to merge several in order, like snakemake --configfile A B) "
-        "whose material's model and "
-        "train blocks are the settings (flags given override them); without it the paper's schedule "
-        "(lr 1e-4 -> 1e-5, patience 500) and l_max 4",
+    _add_config_args(
+        p,
+        "whose material's model and train blocks are the settings (flags given override them); without it the "
+        "paper's schedule (lr 1e-4 -> 1e-5, patience 500) and l_max 4",
     )
-    p.add_argument("--material", default=None, help="material of --config (needed when it has several)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--min-lr", type=float, default=None)
     p.add_argument("--patience", type=int, default=None)
