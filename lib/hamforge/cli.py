@@ -211,8 +211,6 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-# `hamforge train` without --config: the flags' defaults (the paper's schedule, TrainSettings; l_max 4)
-_TRAIN_DEFAULTS = {"lr": 1e-4, "min_lr": 1e-5, "patience": 500, "factor": 0.5, "threshold": 1e-3}
 _TRAIN_FLAGS = ("lr", "min_lr", "patience", "factor", "threshold", "batch_size", "dtype", "seed", "node_weight")
 _MODEL_FLAGS = {"l_max": "l_max", "embed_dim": "embed_dim", "layers": "n_layers"}
 
@@ -257,7 +255,7 @@ def _train_inputs(args: argparse.Namespace):
                 "files; set it to false or run the workflow's train rule"
             )
     else:
-        hyper, train = {"l_max": 4, "embed_dim": 16, "n_layers": 1}, dict(_TRAIN_DEFAULTS)
+        hyper, train = {"l_max": 4, "embed_dim": 16, "n_layers": 1}, {}  # TrainSettings: the paper's schedule
     for flag in _TRAIN_FLAGS:
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)

@@ -57,19 +57,14 @@ class SymmetricFold:
 
 def _symmetric_fold(t, name, g, pair_ids, dtype) -> SymmetricFold:
     """The :class:`SymmetricFold` of a sample with labelled nodes ``g`` and pairs ``pair_ids`` (global rows)."""
-    from hamforge.graph import pair_transpose_map
+    from hamforge.graph import pair_transpose_map, reverse_edge_index
 
-    n = t.nl.n_atoms
-    key = t.pair_index[0] * n + t.pair_index[1]
-    if np.any(np.diff(key) <= 0):
-        raise ValueError(
-            f"{name}: targets pair_index is not sorted by (i, j) without repeats (not a hamforge targets file?)"
-        )
-    rkey = t.pair_index[1, pair_ids] * n + t.pair_index[0, pair_ids]
-    pos = np.minimum(np.searchsorted(key, rkey), len(key) - 1)
-    local = np.full(len(key), -1, np.int64)
+    other = t.edge_to_pair >= 0  # the reverse (j, i, -R) of an edge of pair (i, j) is an edge of pair (j, i)
+    rev_pair = np.empty(t.pair_index.shape[1], np.int64)
+    rev_pair[t.edge_to_pair[other]] = t.edge_to_pair[reverse_edge_index(t.nl)[other]]
+    local = np.full(len(rev_pair), -1, np.int64)
     local[pair_ids] = np.arange(len(pair_ids))
-    rev = np.where(key[pos] == rkey, local[pos], -1)
+    rev = local[rev_pair[pair_ids]]
     if np.any(rev < 0):
         k = int(np.flatnonzero(rev < 0)[0])
         i, j = (int(x) for x in t.pair_index[:, pair_ids[k]])
