@@ -199,8 +199,8 @@ def test_weighted_scatter_softmax():
 )
 def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
     dtype, tol = dtype_tol
-    cfg = _config(strictly_local=strict, layer_norm=layer_norm, edge_ffn=edge_ffn)
-    model = HamiltonianModel(cfg, seed=1).to(dtype)
+    cfg = _config(strictly_local=strict, layer_norm=layer_norm, edge_ffn=edge_ffn, edge_reads_updated=not strict)
+    model = _with_baseline_and_scales(HamiltonianModel(cfg, seed=1)).to(dtype)
     pos, cell, numbers = _structure(0)
     nl = neighbor_list(pos, cell, True, R_CUT)
     for seed in (1, 2):
@@ -227,6 +227,24 @@ def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
             block = out[EDGE_OUT][:, col : col + mul * (2 * l + 1)]
             assert block.abs().max() > 1e-2, f"edge output L={l} is zero"
             col += mul * (2 * l + 1)
+
+
+def _with_baseline_and_scales(model, seed=5):
+    """Random physics-baseline coefficients and per-(kind (pair), copy) output scales: both must keep the model
+    equivariant (the baselines are M = 0 values rotated back; a scale is constant over each copy's 2L+1 columns)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for b in (model.baseline.edge_coef, model.baseline.node_coef, model.baseline.node_const):
+            b.copy_(torch.randn(b.shape, generator=g) * 0.3)
+    cfg = model.config
+    scales = []
+    for terms, lead in ((cfg.node_terms, (len(cfg.species),)), (cfg.edge_terms, (len(cfg.species),) * 2)):
+        per_copy = [
+            torch.rand(lead + (1,), generator=g).expand(lead + (2 * L + 1,)) + 0.5 for mul, L in terms for _ in range(mul)
+        ]
+        scales.append(torch.cat(per_copy, dim=-1))
+    model.set_output_scaling(*scales)
+    return model
 
 
 def test_uncoupled_blocks_transform_as_orbital_blocks():

@@ -80,17 +80,19 @@ def _compare(model, numbers, nl, full, nodes, n_labelled, edges, edge_index_loca
 
 
 @pytest.mark.parametrize(
-    "n_layers, strict, halo, exact",
+    "n_layers, strict, halo, exact, reads",
     [
-        (2, False, 2, True),  # halo = n_layers: exact
-        (2, False, 1, False),  # one hop short: must differ (the test can fail)
-        (3, True, 1, True),  # strictly local: one hop is exact at any depth
-        (3, False, 3, True),
+        (2, False, 2, True, False),  # halo = n_layers: exact
+        (2, False, 1, False, False),  # one hop short: must differ (the test can fail)
+        (3, True, 1, True, False),  # strictly local: one hop is exact at any depth
+        (3, False, 3, True, False),
+        (1, False, 2, True, True),  # the edge update reads the neighbour's updated node: n_layers + 1 hops
+        (1, False, 1, False, True),
     ],
 )
-def test_own_k_hop_extraction(structure, n_layers, strict, halo, exact):
+def test_own_k_hop_extraction(structure, n_layers, strict, halo, exact, reads):
     pos, numbers, nl = structure
-    cfg = _config(n_layers=n_layers, strictly_local=strict)
+    cfg = _config(n_layers=n_layers, strictly_local=strict, edge_reads_updated=reads)
     assert (cfg.halo == halo) == exact
     model = HamiltonianModel(cfg, seed=0).double()
     with torch.no_grad():

@@ -73,6 +73,11 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         nq = mat["md"]["quenches"]
         if tq is not None and tq >= nq:
             raise ConfigError(f"{source}: {base}.test_quench: {tq} but only {nq} quenches (0..{nq - 1})")
+        vq = mat.get("validation_quench")
+        if vq is not None and vq >= nq:
+            raise ConfigError(f"{source}: {base}.validation_quench: {vq} but only {nq} quenches (0..{nq - 1})")
+        if vq is not None and vq == tq:
+            raise ConfigError(f"{source}: {base}.validation_quench: {vq} is also the test_quench")
         if not any(s.get("sample") for s in mat["md"]["stages"]):
             raise ConfigError(f"{source}: {base}.md.stages: no stage has 'sample: true' (which frames to decorrelate?)")
         names = [s["name"] for s in mat["md"]["stages"]]
@@ -106,10 +111,15 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
     tr = mat["train"]
     if tr["min_lr"] > tr["lr"]:
         raise ConfigError(f"{source}: {base}.train.min_lr: {tr['min_lr']} is larger than train.lr = {tr['lr']}")
-    n_train = (mat["md"]["quenches"] - (1 if mat.get("test_quench") is not None else 0)) * mat["decorrelate"][
-        "n_snapshots"
-    ]
-    if n_train - tr["validation_structures"] < 1:
+    held = sum(mat.get(k) is not None for k in ("test_quench", "validation_quench"))
+    n_train = (mat["md"]["quenches"] - held) * mat["decorrelate"]["n_snapshots"]
+    if n_train < 1:
+        raise ConfigError(
+            f"{source}: {base}.md.quenches: {mat['md']['quenches']} quenches leave none to train on besides the "
+            "test and validation quenches"
+        )
+    n_val = 0 if mat.get("validation_quench") is not None else tr["validation_structures"]
+    if n_train - n_val < 1:
         raise ConfigError(
             f"{source}: {base}.train.validation_structures: {tr['validation_structures']} of the {n_train} structures "
             "of the training quenches held aside leaves nothing to train on (the test quench is never trained on)"

@@ -86,6 +86,17 @@ def material_indices(wildcards):
     return [f"{RESULTS}/{wildcards.material}/index/q{q}.json" for q in range(mat["md"]["quenches"])]
 
 
+def quench_split(material, quench):
+    """The dataset split of a quench: "test" (never trained on, evaluated), "validation" (drives the lr schedule and
+    the best epoch, never trained on) or "train"."""
+    mat = config["materials"][material]
+    if mat.get("test_quench") == quench:
+        return "test"
+    if mat.get("validation_quench") == quench:
+        return "validation"
+    return "train"
+
+
 def test_structures(material):
     return structures_of_quench(material, config["materials"][material]["test_quench"])
 

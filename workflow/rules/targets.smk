@@ -42,11 +42,7 @@ rule index:
     log:
         f"{RESULTS}/logs/{{material}}/index/q{{quench}}.log",
     params:
-        split=lambda wc: (
-            "test"
-            if config["materials"][wc.material]["test_quench"] == int(wc.quench)
-            else "train"
-        ),
+        split=lambda wc: quench_split(wc.material, int(wc.quench)),
     conda:
         "../envs/analysis.yaml"
     script:

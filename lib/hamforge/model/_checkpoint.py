@@ -3,7 +3,7 @@
 File content (``torch.save`` of a plain dict, loadable with ``torch.load(weights_only=True)``)::
 
     format      "hamforge.model"
-    version     1
+    version     2 (1: models before the physics baselines and per-slot scaling, 2026-12; refused)
     config      ModelConfig.to_dict()
     dtype       "float32" | "float64" (parameter dtype at save time)
     state_dict  model.state_dict()
@@ -22,7 +22,7 @@ from hamforge.model._config import ModelConfig
 from hamforge.model._model import HamiltonianModel
 
 CHECKPOINT_FORMAT = "hamforge.model"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -73,6 +73,12 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    if payload.get("version") == 1:
+        raise ValueError(
+            f"{path}: a model of checkpoint version 1, trained by hamforge before its physics baselines and per-slot "
+            "output scaling (2026-12); this version cannot run it. Retrain it (hamforge train, or the workflow's "
+            "train rule) with this version"
+        )
     if payload.get("version") != CHECKPOINT_VERSION:
         raise ValueError(
             f"{path}: checkpoint version {payload.get('version')!r} is not supported (expected {CHECKPOINT_VERSION})"

@@ -68,6 +68,10 @@ class ModelConfig:
         overlap_hidden  # hidden width of the overlap MLP
         layer_norm      # "joint" (one degree-balanced RMS per feature, default) or "per_l" (RMS per l)
         ln_eps          # epsilon of the equivariant layer norms
+        ffn_invariants  # feed-forward scalars also read the l > 0 invariants (mean_m x^2 per l, channel)
+        edge_out_norm   # equivariant layer norm on the edge embeddings before the edge head
+        edge_reads_updated  # the edge update reads the neighbour's updated node features n_j^t (both atoms'
+                        # environments in one layer; partitions need a halo of n_layers + 1)
         kinds           # kind labels of a targets file: species[k] = k is kind kinds[k] (() if unused)
         basis           # "kind:element:basis name:l,l,..." per kind (the targets' basis; () if unused)
 
@@ -99,6 +103,9 @@ class ModelConfig:
     overlap_hidden: int = 16
     layer_norm: str = "joint"
     ln_eps: float = 1e-6
+    ffn_invariants: bool = True
+    edge_out_norm: bool = True
+    edge_reads_updated: bool = False
     kinds: tuple[str, ...] = ()
     basis: tuple[str, ...] = ()
 
@@ -141,6 +148,8 @@ class ModelConfig:
         if self.m_max is None:
             set_("m_max", self.l_max)
         check_int(self.m_max, "m_max", minimum=0)
+        if self.strictly_local and self.edge_reads_updated:
+            raise ValueError("edge_reads_updated reads the neighbour's node features, which strictly_local never does")
         if self.m_max > self.l_max:
             raise ValueError(f"m_max ({self.m_max}) must be <= l_max ({self.l_max})")
         if self.embed_dim % self.n_heads:
@@ -158,7 +167,14 @@ class ModelConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
             set_(name, float(value))
-        for name in ("edge_ffn", "strictly_local", "predict_overlap"):
+        for name in (
+            "edge_ffn",
+            "strictly_local",
+            "predict_overlap",
+            "ffn_invariants",
+            "edge_out_norm",
+            "edge_reads_updated",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         for name in ("node_irreps", "edge_irreps"):
@@ -192,8 +208,11 @@ class ModelConfig:
 
     @property
     def halo(self) -> int:
-        """Hops of halo a partition needs for exact outputs: n_layers, or 1 if strictly_local."""
-        return 1 if self.strictly_local else self.n_layers
+        """Hops of halo a partition needs for exact outputs: n_layers (+ 1 if the edge update reads the
+        neighbour's updated node), or 1 if strictly_local."""
+        if self.strictly_local:
+            return 1
+        return self.n_layers + (1 if self.edge_reads_updated else 0)
 
     # ------------------------------------------------------------------ the model-targets contract
     @classmethod

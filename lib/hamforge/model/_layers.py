@@ -96,31 +96,39 @@ class InteractionLayer(nn.Module):
 
     n' = n + NodeBlock(LN(n), LN(e));            n^t = n' + FFN(LN(n'))
     e' = e + EdgeBlock(LN(n^t)_i, LN(n)_j, LN(e)); e^t = e' + FFN(LN(e'))   (FFN if cfg.edge_ffn)
+
+    ``edge_reads_updated``: the edge block reads ``LN(n^t)_j`` instead of ``LN(n)_j`` (one more halo hop).
     """
 
     def __init__(self, cfg: ModelConfig, first: bool = False):
         super().__init__()
         l, c, eps, mode = cfg.l_max, cfg.embed_dim, cfg.ln_eps, cfg.layer_norm
-        self.strict = cfg.strictly_local
+        self.strict, self.reads_updated = cfg.strictly_local, cfg.edge_reads_updated
         self.ln_node_msg = EquivariantLayerNorm(l, c, eps, mode)
         self.ln_edge_msg = EquivariantLayerNorm(l, c, eps, mode)
         self.node_block = NodeBlock(cfg, scalar_input=first)  # layer 1 reads l = 0 embeddings only
         self.ln_node_ffn = EquivariantLayerNorm(l, c, eps, mode)
-        self.node_ffn = GatedFeedForward(l, c, cfg.ffn_dim)
+        self.node_ffn = GatedFeedForward(l, c, cfg.ffn_dim, cfg.ffn_invariants)
         self.ln_edge_nodes = EquivariantLayerNorm(l, c, eps, mode)
         self.edge_block = EdgeBlock(cfg)
         if cfg.edge_ffn:
             self.ln_edge_ffn = EquivariantLayerNorm(l, c, eps, mode)
-            self.edge_ffn = GatedFeedForward(l, c, cfg.ffn_dim)
+            self.edge_ffn = GatedFeedForward(l, c, cfg.ffn_dim, cfg.ffn_invariants)
         else:
             self.ln_edge_ffn = self.edge_ffn = None
 
-    def forward(self, n, e, edge_index, wigner: EdgeWigner, rbf, env):
+    def forward(self, n, e, edge_index, wigner: EdgeWigner, rbf, env, exchange=None):
+        """``exchange(h) -> h`` (only with ``edge_reads_updated``): the halo exchange of the updated node
+        embeddings before the edge block reads them (``hamforge.parallel``)."""
         he = self.ln_edge_msg(e)
         n_new = n + self.node_block(self.ln_node_msg(n), he, edge_index, wigner, rbf, env)
         n_new = n_new + self.node_ffn(self.ln_node_ffn(n_new))
-        hn_new = self.ln_edge_nodes(n_new)
-        hn_old = hn_new if self.strict else self.ln_edge_nodes(n)  # strictly local never reads n_j
+        if self.reads_updated:  # both atoms' updated environments (the ICML code's edge update)
+            n_new = exchange(n_new) if exchange is not None else n_new
+            hn_new = hn_old = self.ln_edge_nodes(n_new)
+        else:
+            hn_new = self.ln_edge_nodes(n_new)
+            hn_old = hn_new if self.strict else self.ln_edge_nodes(n)  # strictly local never reads n_j
         e_new = e + self.edge_block(hn_new, hn_old, he, edge_index, wigner, rbf, env)
         if self.edge_ffn is not None:
             e_new = e_new + self.edge_ffn(self.ln_edge_ffn(e_new))

@@ -7,6 +7,7 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
+from hamforge.model._baseline import PhysicsBaseline
 from hamforge.model._config import ModelConfig
 from hamforge.model._heads import IrrepsHead
 from hamforge.model._keys import EDGE_INDEX, EDGE_OUT, EDGE_OVERLAP, EDGE_VEC, NODE_OUT, NODE_OVERLAP, NUMBERS
@@ -75,25 +76,39 @@ class HamiltonianModel(nn.Module):
         self.edge_species_neighbour = SpeciesEmbedding(len(cfg.species), c)
         self.layers = nn.ModuleList([InteractionLayer(cfg, first=t == 0) for t in range(cfg.n_layers)])
         self.ln_node_out = EquivariantLayerNorm(cfg.l_max, c, cfg.ln_eps, cfg.layer_norm)
-        self.ln_edge_out = EquivariantLayerNorm(cfg.l_max, c, cfg.ln_eps, cfg.layer_norm)
+        self.ln_edge_out = (
+            EquivariantLayerNorm(cfg.l_max, c, cfg.ln_eps, cfg.layer_norm) if cfg.edge_out_norm else nn.Identity()
+        )
         self.node_head = IrrepsHead(cfg.l_max, c, cfg.node_terms)
         self.edge_head = IrrepsHead(cfg.l_max, c, cfg.edge_terms)
         self.overlap = OverlapHead(cfg) if cfg.predict_overlap else None
-        # Output scaling (persistent buffers, set from training data by set_output_scaling): outputs are
-        # head * scale (+ a per-species shift on the L = 0 node columns only, which keeps equivariance).
-        self.register_buffer("node_scale", torch.ones(()))
-        self.register_buffer("edge_scale", torch.ones(()))
-        self.register_buffer("node_shift", torch.zeros(len(cfg.species), cfg.node_dim))
+        # Physics baselines (buffers fitted by hamforge.train.fit_baseline; 0 until then) and the scaling of what
+        # the network adds: per (kind, column) on-site and per (kind pair, column) edge scales, set from the
+        # residual's statistics (set_output_scaling), and a per-kind shift on the L = 0 node columns only.
+        self.baseline = PhysicsBaseline(len(cfg.species), cfg.node_terms, cfg.edge_terms, cfg.n_radial)
+        s = len(cfg.species)
+        self.register_buffer("node_scale", torch.ones(s, cfg.node_dim))
+        self.register_buffer("edge_scale", torch.ones(s, s, cfg.edge_dim))
+        self.register_buffer("node_shift", torch.zeros(s, cfg.node_dim))
         self.reset_parameters(seed)
 
-    def set_output_scaling(self, node_scale: float, edge_scale: float, node_shift=None) -> None:
-        """Set the output scaling: ``node_out = head * node_scale + node_shift[species]``, ``edge_out = head *
-        edge_scale * envelope``. ``node_shift`` (n_species, Dn) may be non-zero on L = 0 columns only."""
+    def set_output_scaling(self, node_scale, edge_scale, node_shift=None) -> None:
+        """Set the scaling of the network's part: ``node_out = baseline + head * node_scale[kind] +
+        node_shift[kind]``, ``edge_out = baseline + head * edge_scale[kind_i, kind_j] * envelope``. Scales are
+        numbers or tables of shape ``(n_species, Dn)`` / ``(n_species, n_species, De)`` (finite, > 0) that must
+        be constant over the 2L+1 columns of each output copy; ``node_shift`` (n_species, Dn) may be non-zero
+        on L = 0 columns only (a shift or a scale varying over M would break equivariance)."""
         for name, v in (("node_scale", node_scale), ("edge_scale", edge_scale)):
-            if not (float(v) > 0 and torch.isfinite(torch.tensor(float(v)))):
+            buf = getattr(self, name)
+            t = torch.as_tensor(v, dtype=torch.float64)
+            if t.ndim and t.shape != buf.shape:
+                raise ValueError(f"{name} must be a number or have shape {tuple(buf.shape)}, got {tuple(t.shape)}")
+            if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
                 raise ValueError(f"{name} must be finite and > 0, got {v!r}")
-        self.node_scale.fill_(float(node_scale))
-        self.edge_scale.fill_(float(edge_scale))
+            terms = self.config.node_terms if name == "node_scale" else self.config.edge_terms
+            if t.ndim and not _constant_per_copy(t, terms):
+                raise ValueError(f"{name} must be the same for the 2L+1 columns of each output copy")
+            buf.copy_(t.expand(buf.shape).to(buf.dtype))
         if node_shift is not None:
             shift = torch.as_tensor(node_shift, dtype=self.node_shift.dtype)
             if shift.shape != self.node_shift.shape:
@@ -158,12 +173,21 @@ class HamiltonianModel(nn.Module):
         for t, layer in enumerate(self.layers):
             if node_exchange is not None:
                 h_n = node_exchange(t, h_n)
-            h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env)
+            mid = None
+            if node_exchange is not None and cfg.edge_reads_updated:
+                mid = lambda h, t=t: node_exchange(t, h)  # noqa: E731 (the updated nodes the edge block reads)
+            h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env, mid)
 
+        base_node, base_edge = self.baseline(species, edge_index, wigner, rbf * env[:, None])
+        s = len(cfg.species)
+        edge_scale = self.edge_scale.view(s * s, -1).index_select(
+            0, species.index_select(0, i) * s + species.index_select(0, j)
+        )
         out = {
-            NODE_OUT: self.node_head(self.ln_node_out(h_n)) * self.node_scale
+            NODE_OUT: base_node
+            + self.node_head(self.ln_node_out(h_n)) * self.node_scale.index_select(0, species)
             + self.node_shift.index_select(0, species),
-            EDGE_OUT: self.edge_head(self.ln_edge_out(h_e)) * (env * self.edge_scale)[:, None],
+            EDGE_OUT: base_edge + self.edge_head(self.ln_edge_out(h_e)) * edge_scale * env[:, None],
         }
         if self.overlap is not None:
             out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner, rbf, env)
@@ -197,3 +221,15 @@ def _check_graph(graph, dtype, device):
         raise ValueError(f"graph['{EDGE_INDEX}'] has node indices outside 0..{n - 1}")
     numbers, edge_index = numbers.to(device=device, dtype=torch.int64), edge_index.to(device, torch.int64)
     return numbers, edge_index, vec.to(device=device, dtype=dtype)
+
+
+def _constant_per_copy(t: torch.Tensor, terms) -> bool:
+    """Whether ``t`` (..., D) is constant over the 2L+1 columns of each copy of ``terms`` (Irreps-string order)."""
+    col = 0
+    for mul, L in terms:
+        for _ in range(mul):
+            block = t[..., col : col + 2 * L + 1]
+            if bool((block != block[..., :1]).any()):
+                return False
+            col += 2 * L + 1
+    return True

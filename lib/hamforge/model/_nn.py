@@ -144,20 +144,36 @@ class Gate(nn.Module):
 
 
 class GatedFeedForward(nn.Module):
-    """Equivariant FFN: per-l linear C -> F, gate (scalars SiLU, l > 0 gated by sigmoid of scalars made
-    from the l = 0 input), per-l linear F -> C. x (B, K, C) -> (B, K, C)."""
+    """Equivariant FFN: per-l linear C -> F, gate (scalars SiLU, l > 0 gated by sigmoid of scalars), per-l linear
+    F -> C. x (B, K, C) -> (B, K, C).
 
-    def __init__(self, l_max: int, channels: int, hidden: int):
+    The hidden scalars and gates are a linear map of the l = 0 input and, with ``invariants`` (default), of the
+    rotation invariants of the l > 0 input, ``mean_m x_{l,m,c}^2`` per (l, channel). Without them the scalar path
+    of a one-layer node is a sum of two-body terms; the norms of its aggregated l > 0 messages carry the angles
+    between neighbours (three-body and beyond)."""
+
+    def __init__(self, l_max: int, channels: int, hidden: int, invariants: bool = True):
         super().__init__()
         self.l_max = l_max
-        self.scalars = Linear(channels, hidden + l_max * hidden)  # hidden scalars + gates
+        self.invariants = invariants and l_max > 0
+        n_in = channels * (1 + l_max) if self.invariants else channels
+        self.scalars = Linear(n_in, hidden + l_max * hidden)  # hidden scalars + gates
         self.up = PerLLinear(l_max, channels, hidden, bias=False, l_min=1) if l_max > 0 else None
         self.gate = Gate(l_max, hidden)
         self.down = PerLLinear(l_max, hidden, channels, bias=True)
         self.hidden = hidden
+        if self.invariants:
+            lc = l_of_components(l_max)[1:]
+            avg = torch.zeros(lc.numel(), l_max)
+            avg[torch.arange(lc.numel()), lc - 1] = 1.0 / (2 * lc + 1).to(torch.float32)
+            self.register_buffer("_avg", avg, persistent=False)  # (K-1, l_max): mean over m of each l > 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.scalars(x[:, 0])  # (B, F + l_max F)
+        s_in = x[:, 0]
+        if self.invariants:
+            ms = torch.einsum("bkc,kl->blc", x[:, 1:].pow(2), self._avg.to(x.dtype))  # (B, l_max, C)
+            s_in = torch.cat([s_in, ms.flatten(1)], dim=1)
+        s = self.scalars(s_in)  # (B, F + l_max F)
         h0 = s[:, None, : self.hidden]
         h = torch.cat([h0, self.up(x[:, 1:])], dim=1) if self.up is not None else h0
         return self.down(self.gate(h, s[:, self.hidden :]))

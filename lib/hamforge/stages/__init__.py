@@ -6,13 +6,12 @@ orchestration.
 
 from hamforge.stages._partition import make_partition_file, write_partition_outputs
 from hamforge.stages._targets import make_targets_file, plot_coverage
-from hamforge.stages._train import evaluate_model, output_scaling, split_index, train_model
+from hamforge.stages._train import evaluate_model, split_index, train_model
 
 __all__ = [
     "evaluate_model",
     "make_partition_file",
     "make_targets_file",
-    "output_scaling",
     "plot_coverage",
     "split_index",
     "train_model",

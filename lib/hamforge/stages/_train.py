@@ -10,31 +10,47 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 
 from hamforge.io import atomic_paths, read_partitions, read_targets_file, write_text_atomic
 from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
-from hamforge.train import Item, TrainSettings, distributed, evaluate, halo_item, make_samples, train
+from hamforge.train import (
+    Item,
+    TrainSettings,
+    all_gather,
+    baseline_only,
+    distributed,
+    error_anatomy,
+    evaluate,
+    forward_fold,
+    halo_item,
+    make_samples,
+    prepare_model,
+    train,
+)
 
-__all__ = ["evaluate_model", "output_scaling", "split_index", "train_model"]
+__all__ = ["evaluate_model", "split_index", "train_model"]
 
 logger = logging.getLogger(__name__)
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def split_index(index_paths: Sequence[str | os.PathLike], n_validation: int) -> tuple[list[dict], list[dict]]:
-    """(training, validation) structure entries of the *training* quenches of dataset indices (``index/q<k>.json``;
-    paths inside are relative to the index). The last ``n_validation`` structures (sorted by name) are held aside
-    for validation; entries of the test quench are never returned."""
-    entries = []
+    """(training, validation) structure entries of dataset indices (``index/q<k>.json``; paths inside are relative
+    to the index). Structures of a ``validation`` quench (``validation_quench`` in the config) validate; without
+    one, the last ``n_validation`` structures (sorted by name) of the training quenches are held aside (thermal
+    siblings of training structures: an optimistic validation). Entries of the test quench are never returned."""
+    entries, held = [], []
     for p in index_paths:
         idx = json.loads(Path(p).read_text())
-        if idx.get("split") != "train":
+        if idx.get("split") not in ("train", "validation"):
             continue
         for e in idx["structures"]:
-            entries.append({k: (str(Path(p).parent / v) if k != "structure" else v) for k, v in e.items()})
+            entry = {k: (str(Path(p).parent / v) if k != "structure" else v) for k, v in e.items()}
+            (held if idx["split"] == "validation" else entries).append(entry)
     entries.sort(key=lambda e: e["structure"])
+    if held:
+        return entries, sorted(held, key=lambda e: e["structure"])
     if len(entries) - n_validation < 1:
         raise ValueError(
             f"train.validation_structures: {n_validation} of {len(entries)} training structures held "
@@ -42,27 +58,6 @@ def split_index(index_paths: Sequence[str | os.PathLike], n_validation: int) -> 
         )
     cut = len(entries) - n_validation
     return entries[:cut], entries[cut:]
-
-
-def output_scaling(targets: Sequence, node_layout) -> tuple[float, float, np.ndarray]:
-    """``(node_scale, edge_scale, node_shift)`` from training targets: the mean on-site L = 0 components per kind
-    (a shift on L = 0 only keeps equivariance) and the RMS of what remains, per block kind."""
-    n_kinds, dn = len(targets[0].kinds), node_layout.width
-    l0 = np.concatenate([np.full(mul * (2 * l + 1), l == 0) for mul, l in ((g[2], g[0]) for g in node_layout.groups)])
-    sums, counts = np.zeros((n_kinds, dn)), np.zeros((n_kinds, 1))
-    for t in targets:
-        np.add.at(sums, t.atom_kind, t.node_targets)
-        np.add.at(counts, t.atom_kind, 1.0)
-    shift = np.where(l0[None, :], sums / np.maximum(counts, 1.0), 0.0)
-    sq_n = cnt_n = sq_p = cnt_p = 0.0
-    for t in targets:
-        mn = t.node_layout.mask[t.node_kind_pair]
-        d = np.where(mn, t.node_targets - shift[t.atom_kind], 0.0)
-        sq_n, cnt_n = sq_n + float((d * d).sum()), cnt_n + float(mn.sum())
-        mp = t.pair_layout.mask[t.pair_kind_pair]
-        sq_p, cnt_p = sq_p + float((np.where(mp, t.pair_targets, 0.0) ** 2).sum()), cnt_p + float(mp.sum())
-    rms = lambda s, c: max(float(np.sqrt(s / c)) if c else 1.0, 1e-8)  # noqa: E731
-    return rms(sq_n, cnt_n), rms(sq_p, cnt_p), shift
 
 
 def _items(entries, dtype, use_partitions: bool, halo: int, symmetrize: bool = False) -> list[Item]:
@@ -125,8 +120,14 @@ def train_model(
         for it in train_items + val_items:
             config.check_targets(it.targets, it.sample.name)
         model = HamiltonianModel(config, seed=settings.seed).to(dtype)
-        node_scale, edge_scale, shift = output_scaling([it.targets for it in train_items], first.node_layout)
-        model.set_output_scaling(node_scale, edge_scale, shift)
+        gather = (lambda o: all_gather(o, ctx)) if halo else None  # noqa: E731 (halo: each rank holds a part)
+        spec, fit = prepare_model(model, train_items, settings, gather)
+        logger.info(
+            "baseline %s; its training MAE (coupled): on-site %s meV, pairs %s meV",
+            "fitted" if settings.baseline else "off",
+            fit.get("baseline_train_mae_node_coupled_meV"),
+            fit.get("baseline_train_mae_edge_coupled_meV"),
+        )
         logger.info(
             "training on %d samples (%d structures), validating on %d; %d parameters; parallel: %s over %d rank(s)",
             len(train_items),
@@ -139,7 +140,18 @@ def train_model(
         model.to(ctx.device)
         train_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in train_items]
         val_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in val_items]
-        summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx)
+        summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx, loss_spec=spec)
+        if settings.baseline and val_items:  # what the network adds: the baselines alone on the validation set
+            base = evaluate(baseline_only(model), val_items, ctx, spec)[1]
+            summary["baseline_val_metrics"] = base
+            logger.info(
+                "validation MAE total: model %.3f meV, baselines alone %.3f meV (edges %.3f vs %.3f)",
+                summary.get("val_metrics", {}).get("mae_total_meV", float("nan")),
+                base.get("mae_total_meV", float("nan")),
+                summary.get("val_metrics", {}).get("mae_edge_meV", float("nan")),
+                base.get("mae_edge_meV", float("nan")),
+            )
+        summary["baseline_fit"] = fit
         if ctx.is_main and outputs:
             _copy_outputs(Path(checkpoint_dir), outputs, summary, train_entries, val_entries)
     return summary
@@ -168,7 +180,9 @@ def evaluate_model(
 ) -> dict[str, float]:
     """MAE of a trained model on one structure's targets (refused when the layout, kinds, basis or r_cut differ);
     written as JSON to ``output`` when given (keys ``mae_node_meV``, ``mae_edge_meV``, ``mae_total_meV`` and per
-    element pair). On the full graph the blocks compared are the symmetrized ones, ``(H_ij + H_ji^T) / 2``, which
+    element pair), the baselines' own MAE beside them (``baseline``) and the error anatomy
+    (:func:`hamforge.train.error_anatomy`: by distance and slot, shift-aligned, mean signed on-site error). On the full
+    graph the blocks compared are the symmetrized ones, ``(H_ij + H_ji^T) / 2``, which
     ``hamforge.predict`` delivers, whatever the model was trained on (``symmetrized: true`` in the output); with
     ``partitions_path`` (reverse pairs in other parts) each direction's raw output."""
     ck = read_checkpoint(model_path)
@@ -178,12 +192,16 @@ def evaluate_model(
     symmetric = part is None
     items = [Item(t, s) for s in make_samples(t, Path(targets_path).stem, part, ck.model.dtype, symmetric)]
     loss, metrics = evaluate(ck.model, items)
+    base = baseline_only(ck.model)
     out = {
         "structure": Path(targets_path).stem,
         "model": str(model_path),
         "symmetrized": symmetric,
         "mse_coupled": loss,
         **metrics,
+        "baseline_fitted": ck.model.baseline.is_fitted,
+        "baseline": {k: v for k, v in evaluate(base, items)[1].items() if k.startswith("mae_")},
+        **error_anatomy(ck.model, base, items, lambda m, it: forward_fold(m, it.sample)),
     }
     if output is not None:
         write_text_atomic(output, json.dumps(out, indent=2) + "\n")

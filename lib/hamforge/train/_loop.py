@@ -1,4 +1,5 @@
-"""The training loop: Adam + ReduceLROnPlateau, parallel over ranks, resumable checkpoints.
+"""The training loop: Adam with a plateau or budgeted cosine schedule (``_schedule``), optional EMA of the weights,
+parallel over ranks, resumable checkpoints.
 
 Exactness across process counts: a step's loss is ``node_weight * MSE(nodes) + MSE(pairs)`` over the *global*
 batch (``_loss``; the entry counts of the whole batch are known to every rank). How samples and gradients are
@@ -13,6 +14,7 @@ checkpoint of epoch k continues exactly as an uninterrupted one (same process co
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -30,8 +32,9 @@ import torch
 
 from hamforge.io import atomic_path, write_text_atomic
 from hamforge.model import HamiltonianModel, read_checkpoint, save_checkpoint
-from hamforge.train._loss import ErrorSums, MetricsAccumulator, squared_error
+from hamforge.train._loss import ErrorSums, LossSpec, MetricsAccumulator, squared_error
 from hamforge.train._parallel import DataParallel, all_gather, make_runner
+from hamforge.train._schedule import LRSchedule, WeightEMA
 from hamforge.train._settings import TrainSettings
 
 __all__ = ["Item", "TrainingError", "evaluate", "train"]
@@ -84,9 +87,10 @@ def _merge(accs: Sequence[MetricsAccumulator]) -> MetricsAccumulator:
 
 
 def evaluate(
-    model, items: Sequence[Item], ctx=None, node_weight: float = 1.0, runner=None
+    model, items: Sequence[Item], ctx=None, node_weight: float | LossSpec = 1.0, runner=None
 ) -> tuple[float, dict[str, float]]:
     """``(loss, metrics)`` of ``model`` on ``items`` (this rank's share when distributed), no gradients.
+    ``node_weight``: a :class:`LossSpec` or the node weight of a raw MSE.
     ``runner`` (``_parallel``; default: whole samples dealt to the ranks) says which items and how to run them."""
     acc, sums = MetricsAccumulator(), ErrorSums(0.0, 0.0, 0, 0)
     runner = DataParallel(model, ctx, ddp=False) if runner is None else runner
@@ -153,8 +157,10 @@ def train(
     settings: TrainSettings,
     out_dir: str | os.PathLike,
     ctx,
+    loss_spec: LossSpec | None = None,
 ) -> dict:
     """Train ``model`` in place; write ``out_dir/{latest,best}.pt``, ``metrics.csv``, ``learning_curve.png``.
+    ``loss_spec`` (default: the settings' node and L1 weights on raw errors) sets the loss (``_loss``).
 
     Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
     identical run). Returns the summary of the best epoch. ``ctx`` is a :class:`hamforge.train.DistContext`.
@@ -167,20 +173,26 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     s = settings
     runner = make_runner(s, model, ctx, train_items, val_items)
+    spec = loss_spec or LossSpec(node_weight=s.node_weight, l1_weight=s.l1_weight)
     opt = _make_optimizer(model, s)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=s.factor, patience=s.patience, threshold=s.threshold, min_lr=s.min_lr
-    )
+    sched = LRSchedule(opt, s)
+    ema = WeightEMA(model, s.ema_decay) if s.ema_decay > 0 else None
     rows, start, best = [], 1, {"val_loss": math.inf}
     latest = out / "latest.pt"
     data = {"train": _structures(train_items), "val": _structures(val_items)}
-    ck = read_checkpoint(latest) if latest.is_file() else None
-    changed = _resume_conflicts(ck, model, s, data) if ck is not None else []
+    ck, changed = None, []
+    if latest.is_file():
+        try:
+            ck = read_checkpoint(latest)
+            changed = _resume_conflicts(ck, model, s, data)
+        except ValueError as exc:  # e.g. a checkpoint of an older hamforge: moved aside below, never resumed
+            ck, changed = _Unreadable(exc), [f"the checkpoint itself ({exc})"]
     # rank 0 wrote the checkpoint: every rank follows its decision (and all have read the file before it moves)
     changed = all_gather(changed, ctx)[0]
     if ck is not None and changed:
         if ctx.is_main:
-            stale = _free_name(out / f"stale-epoch{int(ck.extra['epoch'])}-{time.strftime('%Y%m%dT%H%M%S')}")
+            epoch = ck.extra.get("epoch", "?") if isinstance(ck.extra, dict) else "?"
+            stale = _free_name(out / f"stale-epoch{epoch}-{time.strftime('%Y%m%dT%H%M%S')}")
             logger.warning(
                 "%s: not resuming: the checkpoint is of another training (%s differ); starting afresh, its "
                 "checkpoints, metrics and curve moved to %s",
@@ -199,6 +211,8 @@ def train(
         ex = ck.extra
         opt.load_state_dict(ex["optimizer"])
         sched.load_state_dict(ex["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(ex["ema"])
         torch.set_rng_state(ex["rng"]["torch"])
         random.setstate(ex["rng"]["python"])
         rows, best, start = list(ex["history"]), dict(ex["best"]), int(ex["epoch"]) + 1
@@ -218,6 +232,7 @@ def train(
             stop_reason = "time budget"
             break
         t0 = time.perf_counter()
+        sched.before_epoch(epoch)
         order = np.random.default_rng((s.seed, epoch)).permutation(n)
         runner.set_training(True)
         runner.start_epoch()
@@ -229,9 +244,8 @@ def train(
             items = [train_items[k] for k in batch]
             mine = runner.share(items)
             opt.zero_grad(set_to_none=True)
-            wn, wp = runner.counts(items).weights(s.node_weight)
             scale = ctx.world_size if runner.scale_by_world else 1
-            weights = (scale * wn, scale * wp) if mine else (0.0, 0.0)
+            weights = tuple(scale * w if mine else 0.0 for w in runner.counts(items).weights(spec))
             work = mine or items[:1]  # an idle rank still joins the gradient all-reduce (with zero weight)
             local = ErrorSums(0.0, 0.0, 0, 0)
             for k, it in enumerate(work):
@@ -239,7 +253,7 @@ def train(
                     nodes, pairs = runner.forward(it, training=True)
                     e = squared_error(_wide(nodes), _wide(pairs), it.sample)
                     # one backward per sample: memory bounded by one sample
-                    runner.backward(it, e.loss(s.node_weight, weights))
+                    runner.backward(it, e.loss(spec, weights))
                 if mine:
                     local = local + e.detached()
                     train_acc.add(it.targets, it.sample, nodes.detach(), pairs.detach())
@@ -252,17 +266,22 @@ def train(
                     f"is {latest if latest.is_file() else 'not written yet'}"
                 )
             opt.step()
+            if ema is not None:
+                ema.update()
             epoch_sums = epoch_sums + batch
             bar.update(1)
         bar.close()
         runner.set_training(False)
-        train_loss = epoch_sums.loss(s.node_weight)
+        train_loss = epoch_sums.loss(spec)
         train_m = _merge(all_gather(train_acc, ctx)).result()
-        val_loss, val_m = evaluate(model, val_items, ctx, s.node_weight, runner) if val_items else (float("nan"), {})
+        with ema.swapped() if ema is not None else _null():  # validation (and best.pt) with the averaged weights
+            val_loss, val_m = evaluate(model, val_items, ctx, spec, runner) if val_items else (float("nan"), {})
         monitor = val_loss if val_items else train_loss
-        sched.step(monitor)
         lr = opt.param_groups[0]["lr"]
+        sched.after_epoch(monitor)
         last_epoch_time = time.perf_counter() - t0
+        if epoch > start:  # the second epoch of this process: a budgeted cosine run fixes its plan (once)
+            sched.plan(epoch, time.perf_counter() - t_start, last_epoch_time)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -284,10 +303,13 @@ def train(
             lr,
             last_epoch_time,
         )
+        if s.select_on == "mae":
+            monitor = (val_m if val_items else train_m).get("mae_total_meV", math.inf)
         improved = monitor < best.get("monitor", math.inf)
         if improved:
             best = {"epoch": epoch, "monitor": monitor, **row, "val_metrics": val_m, "train_metrics": train_m}
-        done = lr <= s.min_lr * (1 + 1e-9) or epoch == s.max_epochs
+        finished = sched.finished(epoch)
+        done = finished is not None or epoch == s.max_epochs
         if ctx.is_main and (improved or done or epoch % s.checkpoint_every == 0):
             extra = {
                 "optimizer": opt.state_dict(),
@@ -299,15 +321,19 @@ def train(
                 "settings": s.to_dict(),
                 "world_size": ctx.world_size,
                 "data": data,
+                "loss_spec": dataclasses.asdict(spec),
             }
+            if ema is not None:
+                extra["ema"] = ema.state_dict()
             if improved:
-                save_checkpoint(out / "best.pt", model, extra)
+                with ema.swapped() if ema is not None else _null():
+                    save_checkpoint(out / "best.pt", model, extra)
             save_checkpoint(latest, model, extra)
             _write_csv(out / "metrics.csv", rows)
             plot_learning_curve(rows, out / "learning_curve.png")
         _barrier(ctx)
-        if lr <= s.min_lr * (1 + 1e-9):
-            stop_reason = "minimum learning rate"
+        if finished is not None:
+            stop_reason = finished
             break
     runner.finish(out)
     logger.info("training stopped (%s) after %d epochs; best epoch %s", stop_reason, len(rows), best.get("epoch"))
@@ -342,6 +368,13 @@ def _progress(total: int, desc: str, enabled: bool):
 
 # Settings a resumed run may change: how long it runs and what it writes, not the trajectory it follows.
 _RESUMABLE_CHANGES = frozenset({"max_epochs", "time_budget_s", "checkpoint_every", "halo_report"})
+
+
+class _Unreadable:
+    """A checkpoint that cannot be resumed (its reading failed): only moved aside."""
+
+    def __init__(self, exc):
+        self.extra, self.error = {}, exc
 
 
 def _free_name(path: Path) -> Path:
