@@ -139,11 +139,17 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
             f"{source}: {base}.train.symmetrize: true needs the reverse of every pair in the same sample, so full "
             "graphs: not with train.use_partitions: true or train.parallel: halo"
         )
-    halo = 1 if m["strictly_local"] else m["n_layers"]
+    if m["strictly_local"] and m["edge_reads_updated"]:
+        raise ConfigError(
+            f"{source}: {base}.model.edge_reads_updated: true reads the neighbour's node features, which "
+            "strictly_local: true never does"
+        )
+    halo = 1 if m["strictly_local"] else m["n_layers"] + (1 if m["edge_reads_updated"] else 0)
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
         raise ConfigError(
             f"{source}: {base}.partition.halo: {mat['partition']['halo']} is smaller than the {halo} "
-            "hop(s) the model needs for exact partitioned training (model.n_layers, 1 if strictly_local)"
+            "hop(s) the model needs for exact partitioned training (model.n_layers, + 1 with edge_reads_updated, "
+            "1 if strictly_local)"
         )
 
 
