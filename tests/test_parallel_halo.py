@@ -126,6 +126,29 @@ def test_halo_forward_and_gradients_equal_one_process(case, runs, world, method)
         assert err < EXACT, (name, err)  # absolute; the largest gradient entries are ~30
 
 
+@pytest.mark.slow
+def test_edge_reads_updated_exchanges_twice_per_layer_and_stays_exact(case, tmp_path):
+    """The edge update reading the neighbour's *updated* node (model.edge_reads_updated) needs a second exchange
+    inside each layer: 2 gloo ranks, 2 layers, outputs and gradients equal one process."""
+    x, nl, job, _ = case
+    cfg = ModelConfig(**{**CONFIG, "edge_reads_updated": True})
+    model = HamiltonianModel(cfg, seed=job["seed"]).to(torch.float64)
+    graph = {
+        "numbers": job["numbers"],
+        "edge_index": torch.as_tensor(np.array(nl.edge_index)),
+        "edge_vec": job["edge_vec"],
+    }
+    out = model(graph)
+    local_loss(out, job["w_node"], job["w_edge"]).backward()
+    ref_grads = {n: _grad(p) for n, p in model.named_parameters()}
+    spawn({**job, "config": cfg.to_dict(), "assignments": {"lownn": partition_atoms(nl, x, "lownn", 2)}}, 2, tmp_path)
+    full, records = _assemble(tmp_path / "lownn", 2, nl.n_atoms, nl.n_edges)
+    for key in (NODE_OUT, EDGE_OUT):
+        assert (full[key] - out[key].detach()).abs().max().item() < EXACT, key
+    for name, g in records[0]["grads"].items():
+        assert (g - ref_grads[name]).abs().max().item() < EXACT, name
+
+
 def test_stale_ghosts_break_the_result(case):
     """Control: without the exchange (ghost rows keep their layer-0 embeddings) the owned outputs differ."""
     x, nl, job, ref = case
