@@ -40,10 +40,15 @@ with log_failure(log), staged_directory(out_dir) as stage:
             )
         )
     else:
+        mae = json.loads(open(sm.input.mae).read())
         spectrum = validate_pair(
-            sm.input.pred, sm.input.ref, stage, metrics_path=stage / os.path.basename(sm.output.spectrum)
+            sm.input.pred,
+            sm.input.ref,
+            stage,
+            metrics_path=stage / os.path.basename(sm.output.spectrum),
+            distance_mae=mae.get("by_distance"),
         )
-        merged = {**matrix_level(spectrum), **json.loads(open(sm.input.mae).read())}
+        merged = {**matrix_level(spectrum), **mae}
     write_text_atomic(stage / os.path.basename(sm.output.metrics), json.dumps(merged, indent=2) + "\n")
 log.info(  # the lines above name the hidden staging folder the files were written to before the move
     "%s: eig_rel_l1 %.4g, occupied %.4g, MAE %s meV, transport max |dlog10 T| %s, current ratio %s (files in %s)",

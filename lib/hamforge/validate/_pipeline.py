@@ -111,8 +111,11 @@ def validate_pair(
     plots_dir: str | os.PathLike | None = None,
     plots: bool = True,
     metrics_path: str | os.PathLike | None = None,
+    distance_mae: list | None = None,
 ) -> dict:
     """Compare a predicted matrix file with its reference; write ``out_dir/metrics.json`` and more.
+    ``distance_mae``: the ``by_distance`` rows of ``hamforge evaluate`` (model and baselines, learning targets),
+    drawn into ``error_vs_distance.png``.
 
     Writes ``metrics.json`` (keys in docs/validation.md: ``eig_rel_l1``, ``eig_rel_l1_occupied``,
     ``mae_*_meV``, HOMO/LUMO/gap/Fermi shifts, ...), ``eigenvalues.csv`` and, with ``plots``, ``parity.png``,
@@ -163,7 +166,7 @@ def validate_pair(
         symbols = np.array([chemical_symbols[z] if z > 0 else "X" for z in ref_data.numbers])
         name = Path(pred_path).name
         plot_parity(cmp, symbols, pdir / "parity.png", title=f"{name} vs {Path(ref_path).name}")
-        plot_error_vs_distance(cmp, pdir / "error_vs_distance.png", title=name)
+        plot_error_vs_distance(cmp, pdir / "error_vs_distance.png", title=name, distance_mae=distance_mae)
         plot_spectra(
             pred,
             ref,

@@ -64,8 +64,12 @@ def plot_parity(cmp: ElementComparison, symbols: np.ndarray, path: str | os.Path
     _save(plt, fig, path)
 
 
-def plot_error_vs_distance(cmp: ElementComparison, path: str | os.PathLike, title: str = "") -> None:
-    """|H_pred - H_ref| (meV, log scale) against the atoms' minimum-image distance, with binned mean and max."""
+def plot_error_vs_distance(
+    cmp: ElementComparison, path: str | os.PathLike, title: str = "", distance_mae: list | None = None
+) -> None:
+    """|H_pred - H_ref| (meV, log scale) against the atoms' minimum-image distance, with binned mean and max;
+    with ``distance_mae`` (``hamforge evaluate``'s ``by_distance`` rows) also the per-bin MAE of the model and of its
+    physics baselines alone on the learning targets, as steps."""
     err = np.abs(cmp.error) * HARTREE_TO_MEV
     plt, fig, ax = _figure(figsize=(6, 4))
     sel = _subsample(err.size, np.random.default_rng(0))
@@ -82,6 +86,12 @@ def plot_error_vs_distance(cmp: ElementComparison, path: str | os.PathLike, titl
         ok = cnt > 0
         ax.plot(c[ok], np.maximum(mean[ok], floor), "k-", label="bin mean")
         ax.plot(c[ok], np.maximum(mx[ok], floor), "r--", label="bin max")
+    for key, style, label in (("model_mae_meV", "b-", "model MAE"), ("baseline_mae_meV", "g-", "baselines alone")):
+        rows = [r for r in distance_mae or [] if r.get(key) is not None]
+        if rows:
+            xs = [r["r_min_A"] for r in rows] + [rows[-1]["r_max_A"]]
+            ys = [max(r[key], floor) for r in rows]
+            ax.stairs(ys, xs, color=style[0], lw=1.5, label=f"{label} (targets)")
     ax.set_yscale("log")
     ax.set_xlabel("interatomic distance (A, minimum image)")
     ax.set_ylabel("|H_pred - H_ref| (meV)")
