@@ -47,7 +47,7 @@ def unit_cell(seed: int = 0):
     )
 
 
-def small_model(unit, r_cut: float, layers: int, embed: int = 16):
+def small_model(unit, r_cut: float, layers: int, embed: int = 16, reads_updated: bool = False):
     import scipy.sparse as sp
     import torch
     from hamforge.basis import ElementBasis, orbital_table
@@ -74,17 +74,18 @@ def small_model(unit, r_cut: float, layers: int, embed: int = 16):
         n_heads=2,
         ffn_dim=64,
         n_layers=layers,
+        edge_reads_updated=reads_updated,
     )
     return HamiltonianModel(cfg, seed=0).to(torch.float32)
 
 
-def one(reps: int, r_cut: float, layers: int, atoms_per_part: int, embed: int) -> dict:
+def one(reps: int, r_cut: float, layers: int, atoms_per_part: int, embed: int, reads_updated: bool = False) -> dict:
     import torch
     from hamforge.predict import predict_structure, write_prediction
 
     torch.set_num_threads(2)
     unit = unit_cell()
-    model = small_model(unit, r_cut, layers, embed)
+    model = small_model(unit, r_cut, layers, embed, reads_updated)
     t0 = time.perf_counter()
     big = unit.tile((reps, reps, reps))
     pred = predict_structure(model, big, atoms_per_part=atoms_per_part, progress=False)
@@ -120,10 +121,14 @@ def main() -> int:
     ap.add_argument("--embed", type=int, default=16)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--atoms-per-part", type=int, default=2048)
+    ap.add_argument(
+        "--edge-reads-updated", action="store_true", help="model.edge_reads_updated (halo n_layers + 1, no pruning)"
+    )
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one is not None:
-        print(json.dumps(one(args.one, args.rcut, args.layers, args.atoms_per_part, args.embed)))
+        r = one(args.one, args.rcut, args.layers, args.atoms_per_part, args.embed, args.edge_reads_updated)
+        print(json.dumps(r))
         return 0
     rows = []
     for n in args.tilings:
@@ -140,7 +145,7 @@ def main() -> int:
             str(args.atoms_per_part),
             "--embed",
             str(args.embed),
-        ]
+        ] + (["--edge-reads-updated"] if args.edge_reads_updated else [])
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode:
             print(f"{n}^3: failed\n{res.stderr[-2000:]}")
@@ -150,7 +155,8 @@ def main() -> int:
         print(f"  done {n}^3: {r['n_atoms']} atoms in {r['wall_s']:.1f} s", flush=True)
     steps = ["graph_s", "partition_s", "model_s", "wigner_est_s", "uncouple_s", "symmetrize_s", "overlap_s", "write_s"]
     print(
-        f"\nr_cut {args.rcut} A, {args.layers} layer(s), l_max 2, embed {args.embed}, float32, 2 threads, "
+        f"\nr_cut {args.rcut} A, {args.layers} layer(s), edge_reads_updated {args.edge_reads_updated}, l_max 2, "
+        f"embed {args.embed}, float32, 2 threads, "
         f"{args.atoms_per_part} atoms per part"
     )
     head = (

@@ -148,7 +148,7 @@ def test_checkpoint_of_version_1_is_refused_with_a_message(tmp_path):
         read_checkpoint(tmp_path / "old.pt")
 
 
-def test_cosine_schedule_warms_up_decays_to_min_lr_and_plans_from_the_budget(tmp_path):
+def test_cosine_schedule_warms_up_decays_to_min_lr_and_follows_the_budget(tmp_path):
     import csv
 
     from hamforge._dist import distributed
@@ -165,14 +165,20 @@ def test_cosine_schedule_warms_up_decays_to_min_lr_and_plans_from_the_budget(tmp
         summary = train(model, items, [], s, tmp_path, ctx, loss_spec=spec)
     lrs = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))]
     assert summary["stop_reason"] == "schedule complete" and len(lrs) == 12
-    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-2)  # warm-up, then the peak
+    cos = lambda p: 1e-4 + (1e-2 - 1e-4) * 0.5 * (1 + np.cos(np.pi * p))  # noqa: E731
+    assert lrs[0] == pytest.approx(cos(0) / 3) and lrs[1] == pytest.approx(cos(1 / 12) * 2 / 3)  # warm-up
+    assert lrs[2] == pytest.approx(cos(2 / 12)) and lrs[0] < lrs[1] < lrs[2]
     assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and lrs[-1] < 0.05 * 1e-2  # decays towards min_lr
-    # with a wall-time budget the plan is made after the second epoch from its measured time (no clock in the test)
+    # with a wall-time budget the progress is the training time used (summed over resumed runs; no clock here)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    sched = LRSchedule(opt, TrainSettings(lr=1e-2, schedule="cosine", time_budget_s=100.0))
-    assert sched.planned is None
-    sched.plan(2, elapsed_s=10.0, epoch_s=5.0)  # 90 s left at 5 s per epoch, 3% margin: 17 more
-    assert sched.planned == 2 + 17 and sched.finished(19) == "schedule complete" and sched.finished(18) is None
+    sched = LRSchedule(opt, TrainSettings(lr=1e-2, min_lr=1e-4, schedule="cosine", time_budget_s=100.0))
+    sched.after_epoch(0.0, 50.0)  # half the budget used
+    sched.before_epoch(10)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-4 + (1e-2 - 1e-4) * 0.5)  # cos(pi / 2) = 0
+    assert not sched.over_budget(49.0) and sched.over_budget(51.0)
+    resumed = LRSchedule(opt, TrainSettings(lr=1e-2, min_lr=1e-4, schedule="cosine", time_budget_s=100.0))
+    resumed.load_state_dict(sched.state_dict())
+    assert resumed.progress(10) == 0.5
 
 
 def test_edge_reads_updated_needs_one_more_hop():

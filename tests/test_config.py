@@ -44,11 +44,23 @@ def test_default_and_smoke_configs_are_valid():
         (lambda c: c["materials"]["a-Si"]["train"].update(lr=0.0), "materials.a-Si.train.lr"),
         (lambda c: c["materials"]["a-Si"]["train"].update(optimizer="sgdx"), "materials.a-Si.train.optimizer"),
         (lambda c: c["materials"]["a-Si"]["train"].update(min_lr=1.0), "materials.a-Si.train.min_lr"),
-        # 3 quenches x 2 snapshots, quench 2 held out: 4 training structures, all 4 held aside leaves none
+        # 4 quenches x 2 snapshots, quench 2 held out and no validation quench: 6 training structures, all 6 held
+        # aside leaves none
         (
-            lambda c: c["materials"]["a-Si"]["train"].update(validation_structures=4),
+            lambda c: (
+                c["materials"]["a-Si"].update(validation_quench=None)
+                or c["materials"]["a-Si"]["train"].update(validation_structures=6)
+            ),
             "materials.a-Si.train.validation_structures",
         ),
+        (lambda c: c["materials"]["a-Si"].update(validation_quench=2), "materials.a-Si.validation_quench"),
+        (lambda c: c["materials"]["a-Si"].update(validation_quench=9), "materials.a-Si.validation_quench"),
+        (
+            lambda c: c["materials"]["a-Si"]["model"].update(strictly_local=True, edge_reads_updated=True),
+            "materials.a-Si.model.edge_reads_updated",
+        ),
+        (lambda c: c["materials"]["a-Si"]["train"].update(schedule="step"), "materials.a-Si.train.schedule"),
+        (lambda c: c["materials"]["a-Si"]["train"].update(ema_decay=1.0), "materials.a-Si.train.ema_decay"),
         (lambda c: c["materials"]["a-Si"]["model"].update(n_heads=3), "materials.a-Si.model.n_heads"),
         (
             lambda c: (
@@ -70,7 +82,7 @@ def test_bad_value_names_the_key(mutate, key):
 def test_cross_field_checks():
     cfg = default()
     cfg["materials"]["a-Si"]["test_quench"] = 7
-    with pytest.raises(ConfigError, match=r"materials\.a-Si\.test_quench: 7 but only 3 quenches"):
+    with pytest.raises(ConfigError, match=r"materials\.a-Si\.test_quench: 7 but only 4 quenches"):
         validate_config(cfg)
     cfg = default()
     for s in cfg["materials"]["a-Si"]["md"]["stages"]:
@@ -98,7 +110,7 @@ def test_dry_run_default_and_smoke(extra, tmp_path):
     res = _snakemake("-n", "--cores", "2", *extra, cwd=work)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
-    quenches = 2 if extra else 3
+    quenches = 2 if extra else 4
     assert f"melt_quench        {quenches}" in out
     assert f"decorrelate        {quenches}" in out
 
@@ -223,3 +235,27 @@ def test_overlay_error_names_the_files(tmp_path):
 def test_long_config_is_an_overlay_of_the_default():
     cfg = load_config([ROOT / "config.yaml", ROOT / "config" / "a-si-long.yaml"])
     assert cfg["results"] != load_config(ROOT / "config.yaml")["results"]  # never overwrites the demo's results
+
+
+def test_split_index_validates_on_the_validation_quench(tmp_path):
+    import json
+
+    from hamforge.stages import split_index
+
+    def index(q, split, frames):
+        entries = [{"structure": f"q{q}_f{f}", "targets": f"../targets/q{q}_f{f}.h5"} for f in frames]
+        path = tmp_path / f"q{q}.json"
+        path.write_text(json.dumps({"quench": q, "split": split, "structures": entries}))
+        return path
+
+    paths = [
+        index(0, "train", (1, 2)),
+        index(1, "train", (3, 4)),
+        index(2, "test", (5,)),
+        index(3, "validation", (6, 7)),
+    ]
+    train, val = split_index(paths, n_validation=1)
+    assert [e["structure"] for e in train] == ["q0_f1", "q0_f2", "q1_f3", "q1_f4"]  # none held aside from these
+    assert [e["structure"] for e in val] == ["q3_f6", "q3_f7"]  # the whole validation quench, never q2
+    train, val = split_index(paths[:3], n_validation=1)  # no validation quench: the last training structure
+    assert [e["structure"] for e in val] == ["q1_f4"] and len(train) == 3

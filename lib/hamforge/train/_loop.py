@@ -227,7 +227,9 @@ def train(
     stop_reason = "max_epochs"
     show_bar = ctx.is_main and sys.stderr.isatty()
     for epoch in range(start, s.max_epochs + 1):
-        over = s.time_budget_s is not None and time.perf_counter() - t_start + last_epoch_time > s.time_budget_s
+        over = sched.over_budget(last_epoch_time)
+        if over is None:  # this process's time (plateau)
+            over = s.time_budget_s is not None and time.perf_counter() - t_start + last_epoch_time > s.time_budget_s
         if any(all_gather(over, ctx)):  # every rank stops at the same epoch (the clocks differ)
             stop_reason = "time budget"
             break
@@ -278,10 +280,10 @@ def train(
             val_loss, val_m = evaluate(model, val_items, ctx, spec, runner) if val_items else (float("nan"), {})
         monitor = val_loss if val_items else train_loss
         lr = opt.param_groups[0]["lr"]
-        sched.after_epoch(monitor)
         last_epoch_time = time.perf_counter() - t0
-        if epoch > start:  # the second epoch of this process: a budgeted cosine run fixes its plan (once)
-            sched.plan(epoch, time.perf_counter() - t_start, last_epoch_time)
+        # every rank takes rank 0's epoch time: the schedule (and the stop) must not differ between ranks
+        last_epoch_time = all_gather(last_epoch_time, ctx)[0]
+        sched.after_epoch(monitor, last_epoch_time)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,

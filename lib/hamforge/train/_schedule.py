@@ -1,11 +1,13 @@
 """Learning-rate schedules and the exponential moving average of the weights.
 
-``cosine``: a linear warm-up over ``warmup_epochs`` then ``lr_min + (lr - lr_min) (1 + cos(pi p)) / 2`` with
-``p`` the fraction of the planned epochs done, so the lr reaches its minimum exactly when the budget ends. With a
-wall-time budget the plan is made once, after the second epoch of a fresh run: the epochs that fit the rest of the
-budget at that epoch's measured time (validation included), times a margin; it is saved in the checkpoint, so a
-resumed run follows the same lr trajectory (bitwise, like an uninterrupted one). ``plateau``: ReduceLROnPlateau on
-the monitored loss (the run stops at ``min_lr``).
+``cosine``: ``lr(p) = lr_min + (lr - lr_min) (1 + cos(pi p)) / 2`` times a linear warm-up over the first
+``warmup_epochs``, with ``p`` the fraction of the budget used when the epoch starts: with a wall-time budget, the
+training time used so far (epochs and their validation, summed over resumed runs and saved in the checkpoint) over
+the budget, so the lr reaches its minimum when the budget ends, whatever the epochs cost (a plan made from the first
+epochs' times missed by a third when the machine's load changed: measured); without one, ``(epoch - 1) / max_epochs``
+(deterministic: a resumed run then continues bitwise like an uninterrupted one). The run stops before an epoch that
+would exceed the budget. ``plateau``: ReduceLROnPlateau on the monitored loss (the run stops at ``min_lr``; its time
+budget counts this process's time, as before).
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ import torch
 
 __all__ = ["LRSchedule", "WeightEMA"]
 
-_PLAN_MARGIN = 0.97  # epochs vary by a few percent; the last one must still fit the budget
-
 
 class LRSchedule:
     """Sets the lr of ``opt`` before each epoch (:meth:`before_epoch`) and takes the monitored value after it."""
 
     def __init__(self, opt, settings):
         self.opt, self.s = opt, settings
-        self.planned: int | None = None
+        self.time_used = 0.0  # training seconds of all epochs so far (cosine with a budget; saved in checkpoints)
         self.plateau = None
         if settings.schedule == "plateau":
             self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -35,49 +35,55 @@ class LRSchedule:
                 threshold=settings.threshold,
                 min_lr=settings.min_lr,
             )
-        elif settings.time_budget_s is None:
-            self.planned = settings.max_epochs
 
-    def plan(self, epoch: int, elapsed_s: float, epoch_s: float) -> None:
-        """After ``epoch`` of a fresh budgeted cosine run: fix the number of epochs (``elapsed_s`` of the budget
-        used, the last epoch took ``epoch_s``)."""
-        if self.plateau is not None or self.planned is not None or epoch < 2:
-            return
-        left = max(self.s.time_budget_s - elapsed_s, 0.0)
-        self.planned = min(self.s.max_epochs, epoch + max(1, int(_PLAN_MARGIN * left / max(epoch_s, 1e-9))))
+    @property
+    def counts_time(self) -> bool:
+        """Whether the budget is the summed training time of every run (cosine with a budget)."""
+        return self.plateau is None and self.s.time_budget_s is not None
+
+    def progress(self, epoch: int) -> float:
+        """Fraction of the budget used when ``epoch`` starts."""
+        if self.counts_time:
+            return min(self.time_used / self.s.time_budget_s, 1.0)
+        return min((epoch - 1) / self.s.max_epochs, 1.0)
 
     def before_epoch(self, epoch: int) -> None:
         if self.plateau is not None:
             return
         s = self.s
+        lr = s.min_lr + (s.lr - s.min_lr) * 0.5 * (1.0 + math.cos(math.pi * self.progress(epoch)))
         if epoch <= s.warmup_epochs:
-            lr = s.lr * epoch / (s.warmup_epochs + 1)
-        elif self.planned is None:
-            lr = s.lr  # before the plan is made (first two epochs of a budgeted run)
-        else:
-            span = max(self.planned - s.warmup_epochs, 1)
-            p = min(max(epoch - 1 - s.warmup_epochs, 0) / span, 1.0)
-            lr = s.min_lr + (s.lr - s.min_lr) * 0.5 * (1.0 + math.cos(math.pi * p))
+            lr *= epoch / (s.warmup_epochs + 1)
         for g in self.opt.param_groups:
             g["lr"] = lr
 
-    def after_epoch(self, monitor: float) -> None:
+    def after_epoch(self, monitor: float, epoch_s: float) -> None:
+        self.time_used += epoch_s
         if self.plateau is not None:
             self.plateau.step(monitor)
+
+    def over_budget(self, last_epoch_s: float) -> bool | None:
+        """Cosine with a budget: whether another epoch of ``last_epoch_s`` would exceed it (None: the loop's
+        per-process rule applies)."""
+        if not self.counts_time:
+            return None
+        return self.time_used + last_epoch_s > self.s.time_budget_s
 
     def finished(self, epoch: int) -> str | None:
         """Why training stops after ``epoch`` (None: it goes on)."""
         if self.plateau is not None:
             return "minimum learning rate" if self.opt.param_groups[0]["lr"] <= self.s.min_lr * (1 + 1e-9) else None
-        return "schedule complete" if self.planned is not None and epoch >= self.planned else None
+        if not self.counts_time and epoch >= self.s.max_epochs:
+            return "schedule complete"
+        return None
 
     def state_dict(self) -> dict:
-        return {"planned": self.planned, "plateau": self.plateau.state_dict() if self.plateau is not None else None}
+        return {"time_used": self.time_used, "plateau": self.plateau.state_dict() if self.plateau else None}
 
     def load_state_dict(self, d: dict) -> None:
-        if "planned" not in d:  # a checkpoint of a plateau run written before this class: the scheduler's own state
-            d = {"planned": None, "plateau": d}
-        self.planned = d["planned"]
+        if "time_used" not in d:  # a checkpoint of a plateau run written before this class: the scheduler's state
+            d = {"time_used": 0.0, "plateau": d}
+        self.time_used = float(d["time_used"])
         if self.plateau is not None and d.get("plateau") is not None:
             self.plateau.load_state_dict(d["plateau"])
 
