@@ -195,11 +195,18 @@ def test_weighted_scatter_softmax():
 
 # -------------------------------------------------------------------------------------- whole model
 @pytest.mark.parametrize(
-    "strict, layer_norm, edge_ffn", [(False, "joint", True), (True, "joint", False), (False, "per_l", True)]
+    "strict, layer_norm, edge_ffn, net_r_cut",
+    [(False, "joint", True, None), (True, "joint", False, None), (False, "per_l", True, 3.0)],
 )
-def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, dtype_tol):
+def test_model_rotation_equivariance(strict, layer_norm, edge_ffn, net_r_cut, dtype_tol):
     dtype, tol = dtype_tol
-    cfg = _config(strictly_local=strict, layer_norm=layer_norm, edge_ffn=edge_ffn, edge_reads_updated=not strict)
+    cfg = _config(
+        strictly_local=strict,
+        layer_norm=layer_norm,
+        edge_ffn=edge_ffn,
+        edge_reads_updated=not strict,
+        net_r_cut=net_r_cut,
+    )
     model = _with_baseline_and_scales(HamiltonianModel(cfg, seed=1)).to(dtype)
     pos, cell, numbers = _structure(0)
     nl = neighbor_list(pos, cell, True, R_CUT)
@@ -460,3 +467,21 @@ def test_checkpoint_round_trip(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a loadable checkpoint"):
         load_checkpoint(bad)
+
+
+def test_net_r_cut_leaves_the_longer_edges_to_the_baselines():
+    cfg = _config(net_r_cut=3.0)
+    model = _with_baseline_and_scales(HamiltonianModel(cfg, seed=1)).double()
+    pos, cell, numbers = _structure(0)
+    nl = neighbor_list(pos, cell, True, R_CUT)
+    long = torch.as_tensor(nl.dist >= 3.0)
+    assert long.any() and (~long).any()
+    from hamforge.train import baseline_only
+
+    with torch.no_grad():
+        out, base = model(_graph(numbers, nl)), baseline_only(model)(_graph(numbers, nl))
+    # beyond net_r_cut exactly the baselines (the network's part is not computed there); inside, the network adds
+    assert torch.equal(out[EDGE_OUT][long], base[EDGE_OUT][long])
+    assert (out[EDGE_OUT][~long] - base[EDGE_OUT][~long]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="net_r_cut"):
+        _config(net_r_cut=5.0)  # beyond r_cut

@@ -114,10 +114,10 @@ def test_own_k_hop_extraction(structure, n_layers, strict, halo, exact, reads):
 
 
 @pytest.mark.parametrize("method", ["slices", "lownn", "metis"])
-@pytest.mark.parametrize("n_layers, strict", [(2, False), (3, True)])
-def test_partition_module_halo_is_exact(structure, method, n_layers, strict):
+@pytest.mark.parametrize("n_layers, strict, extra", [(2, False, {}), (3, True, {}), (1, False, {"net_r_cut": 2.5})])
+def test_partition_module_halo_is_exact(structure, method, n_layers, strict, extra):
     pos, numbers, nl = structure
-    cfg = _config(n_layers=n_layers, strictly_local=strict, predict_overlap=True)
+    cfg = _config(n_layers=n_layers, strictly_local=strict, predict_overlap=True, **extra)
     model = HamiltonianModel(cfg, seed=1).double()
     assignment = partition_atoms(nl, pos, method, 4)
     with torch.no_grad():

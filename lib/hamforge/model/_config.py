@@ -70,6 +70,8 @@ class ModelConfig:
         ln_eps          # epsilon of the equivariant layer norms
         ffn_invariants  # feed-forward scalars also read the l > 0 invariants (mean_m x^2 per l, channel)
         edge_out_norm   # equivariant layer norm on the edge embeddings before the edge head
+        net_r_cut       # Angstrom or None (= r_cut): the network runs on the edges shorter than it; the longer ones
+                        # get the physics baselines alone (their residual is tiny; the network's cost drops ~(r/R)^3)
         edge_reads_updated  # the edge update reads the neighbour's updated node features n_j^t (both atoms'
                         # environments in one layer; partitions need a halo of n_layers + 1)
         kinds           # kind labels of a targets file: species[k] = k is kind kinds[k] (() if unused)
@@ -106,6 +108,7 @@ class ModelConfig:
     ffn_invariants: bool = True
     edge_out_norm: bool = True
     edge_reads_updated: bool = False
+    net_r_cut: float | None = None
     kinds: tuple[str, ...] = ()
     basis: tuple[str, ...] = ()
 
@@ -162,6 +165,13 @@ class ModelConfig:
             raise ValueError(f"envelope must be one of {ENVELOPES}, got {self.envelope!r}")
         if self.layer_norm not in LAYER_NORMS:
             raise ValueError(f"layer_norm must be one of {LAYER_NORMS}, got {self.layer_norm!r}")
+        if self.net_r_cut is not None:
+            v = self.net_r_cut
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"net_r_cut must be a finite number > 0 or None, got {v!r}")
+            if v > self.r_cut:
+                raise ValueError(f"net_r_cut ({v}) must be <= r_cut ({self.r_cut})")
+            set_("net_r_cut", float(v))
         for name in ("r_cut", "ln_eps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

@@ -70,6 +70,9 @@ class HamiltonianModel(nn.Module):
 
         self.rbf = GaussianBasis(cfg.r_cut, cfg.n_radial)
         self.envelope = Envelope(cfg.r_cut, cfg.envelope, cfg.envelope_p)
+        net_cut = cfg.r_cut if cfg.net_r_cut is None else cfg.net_r_cut  # the network's own distance features
+        self.net_rbf = GaussianBasis(net_cut, cfg.n_radial)
+        self.net_envelope = Envelope(net_cut, cfg.envelope, cfg.envelope_p)
         self.node_species = SpeciesEmbedding(len(cfg.species), c)
         self.edge_radial = Linear(cfg.n_radial, c, bias=True)
         self.edge_species_centre = SpeciesEmbedding(len(cfg.species), c)
@@ -152,21 +155,33 @@ class HamiltonianModel(nn.Module):
         their owners' current values. Without it the model is the plain single-graph network."""
         numbers, edge_index, vec = _check_graph(graph, self.dtype, self._species_lookup.device)
         cfg = self.config
-        n, e, c = numbers.shape[0], edge_index.shape[1], cfg.embed_dim
+        n, c, s = numbers.shape[0], cfg.embed_dim, len(cfg.species)
         species = self.species_index(numbers)
         dist = torch.linalg.vector_norm(vec, dim=1)
         if bool((dist == 0).any()):
             raise ValueError(f"graph['{EDGE_VEC}'] contains zero-length edge vectors")
-        wigner = EdgeWigner.from_vectors(vec, cfg.l_max, cfg.m_max)
-        rbf = self.rbf(dist)  # (E, n_radial)
-        env = self.envelope(dist)  # (E,)
+        wigner_all = EdgeWigner.from_vectors(vec, cfg.l_max, cfg.m_max)
+        rbf_all, env_all = self.rbf(dist), self.envelope(dist)  # (E, n_radial), (E,)
         i, j = edge_index[0], edge_index[1]
+        base_node, base_edge = self.baseline(species, edge_index, wigner_all, rbf_all * env_all[:, None])
+        edge_scale = self.edge_scale.view(s * s, -1).index_select(
+            0, species.index_select(0, i) * s + species.index_select(0, j)
+        )
+        # the network: on every edge, or (net_r_cut) on the edges shorter than it, with its own distance features
+        short = None
+        if cfg.net_r_cut is not None and cfg.net_r_cut < cfg.r_cut:
+            short = torch.nonzero(dist < cfg.net_r_cut).squeeze(1)
+            edges, wigner, d = edge_index.index_select(1, short), wigner_all.select(short), dist.index_select(0, short)
+            rbf, env, edge_scale = self.net_rbf(d), self.net_envelope(d), edge_scale.index_select(0, short)
+        else:
+            edges, wigner, rbf, env = edge_index, wigner_all, rbf_all, env_all
+        e = edges.shape[1]
 
         node0 = self.node_species(species)  # (N, C)
         edge0 = (
             self.edge_radial(rbf)
-            + self.edge_species_centre(species.index_select(0, i))
-            + self.edge_species_neighbour(species.index_select(0, j))
+            + self.edge_species_centre(species.index_select(0, edges[0]))
+            + self.edge_species_neighbour(species.index_select(0, edges[1]))
         )  # (E, C)
         h_n = torch.cat([node0[:, None], node0.new_zeros(n, self._k - 1, c)], dim=1)
         h_e = torch.cat([edge0[:, None], edge0.new_zeros(e, self._k - 1, c)], dim=1)
@@ -176,21 +191,17 @@ class HamiltonianModel(nn.Module):
             mid = None
             if node_exchange is not None and cfg.edge_reads_updated:
                 mid = lambda h, t=t: node_exchange(t, h)  # noqa: E731 (the updated nodes the edge block reads)
-            h_n, h_e = layer(h_n, h_e, edge_index, wigner, rbf, env, mid)
+            h_n, h_e = layer(h_n, h_e, edges, wigner, rbf, env, mid)
 
-        base_node, base_edge = self.baseline(species, edge_index, wigner, rbf * env[:, None])
-        s = len(cfg.species)
-        edge_scale = self.edge_scale.view(s * s, -1).index_select(
-            0, species.index_select(0, i) * s + species.index_select(0, j)
-        )
+        net_edge = self.edge_head(self.ln_edge_out(h_e)) * edge_scale * env[:, None]
         out = {
             NODE_OUT: base_node
             + self.node_head(self.ln_node_out(h_n)) * self.node_scale.index_select(0, species)
             + self.node_shift.index_select(0, species),
-            EDGE_OUT: base_edge + self.edge_head(self.ln_edge_out(h_e)) * edge_scale * env[:, None],
+            EDGE_OUT: base_edge + net_edge if short is None else base_edge.index_add(0, short, net_edge),
         }
         if self.overlap is not None:
-            out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner, rbf, env)
+            out[NODE_OVERLAP], out[EDGE_OVERLAP] = self.overlap(species, edge_index, wigner_all, rbf_all, env_all)
         return out
 
 

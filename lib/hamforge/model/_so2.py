@@ -92,6 +92,13 @@ class EdgeWigner:
         """From edge vectors (E, 3) (nonzero; see ``so3.edge_rotation``)."""
         return cls(so3.edge_rotation(vec), l_max, m_max)
 
+    def select(self, index: torch.Tensor) -> "EdgeWigner":
+        """The rotations of the edges ``index`` (a subset of this graph's), without recomputing them."""
+        out = EdgeWigner.__new__(EdgeWigner)
+        out.l_max, out.m_max = self.l_max, self.m_max
+        out.rotations, out.to_m = self.rotations.index_select(0, index), self.to_m.index_select(0, index)
+        return out
+
     def wigner_row0(self, L: int) -> torch.Tensor:
         """(E, 2L+1): ``D^L(R_e)[M=0, :]``; rotating ``f e_{M=0}`` back gives ``f`` times this row."""
         return self.to_m[:, L, L * L : (L + 1) ** 2]
