@@ -69,6 +69,19 @@ class _Normal:
         for kb, b in b_of_key.items():
             self.b[kb] = self.b.get(kb, 0.0) + b
 
+    def add_groups(self, group: np.ndarray, L: int, x: np.ndarray, y: np.ndarray, mask: np.ndarray, slots) -> None:
+        """Rows grouped by ``group`` (kind or kind pair): design ``x`` (rows, K, 2L+1) of degree ``L`` against the
+        targets ``y`` (rows, D) of every slot of that degree the group uses (``mask``)."""
+        for g in np.unique(group):
+            sel = group == g
+            xs = x[sel]
+            bs = {
+                (int(g), slot): np.einsum("pkm,pm->k", xs, y[sel][:, cols])
+                for slot, ls, cols in slots
+                if ls == L and mask[sel][:, cols].all()
+            }
+            self.add((int(g), L), np.einsum("pkm,pjm->kj", xs, xs), bs)
+
     def merge(self, others: Sequence["_Normal"]) -> "_Normal":
         out = _Normal()
         for o in others:
@@ -105,15 +118,7 @@ def _edge_normal(model, items) -> _Normal:
             row = wigner.wigner_row0(L).index_select(0, pe)  # (e_p, 2L+1)
             x = radial.index_select(0, pe)[:, :, None] * row[:, None, :]  # (e_p, K, 2L+1)
             x = torch.zeros((n_pairs,) + x.shape[1:], dtype=x.dtype).index_add_(0, poe, x).numpy()
-            for k in np.unique(ab):
-                sel = ab == k
-                xs = x[sel]
-                bs = {
-                    (int(k), slot): np.einsum("pkm,pm->k", xs, y[sel][:, cols])
-                    for slot, ls, cols in slots
-                    if ls == L and mask[sel][:, cols].all()
-                }
-                eq.add((int(k), L), np.einsum("pkm,pjm->kj", xs, xs), bs)
+            eq.add_groups(ab, L, x, y, mask, slots)
     return eq
 
 
@@ -141,15 +146,7 @@ def _node_normal(model, items) -> _Normal:
             x = x.view(n_local, n_sp * k_rad, 2 * L + 1).index_select(0, rows).numpy()
             if L == 0:
                 x = np.concatenate([x, np.ones((n_lab, 1, 1))], axis=1)  # the constant of each kind
-            for a in np.unique(a_kind):
-                sel = a_kind == a
-                xs = x[sel]
-                bs = {
-                    (int(a), slot): np.einsum("pkm,pm->k", xs, y[sel][:, cols])
-                    for slot, ls, cols in slots
-                    if ls == L and mask[sel][:, cols].all()
-                }
-                eq.add((int(a), L), np.einsum("pkm,pjm->kj", xs, xs), bs)
+            eq.add_groups(a_kind, L, x, y, mask, slots)
     return eq
 
 
