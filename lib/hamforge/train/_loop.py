@@ -334,6 +334,10 @@ def train(
             _write_csv(out / "metrics.csv", rows)
             plot_learning_curve(rows, out / "learning_curve.png")
         _barrier(ctx)
+        # checkpoints and plots count against the budget too: the next epoch is judged on the whole iteration
+        full = all_gather(time.perf_counter() - t0, ctx)[0]
+        sched.charge(max(full - last_epoch_time, 0.0))
+        last_epoch_time = max(full, last_epoch_time)
         if finished is not None:
             stop_reason = finished
             break

@@ -62,6 +62,10 @@ class LRSchedule:
         if self.plateau is not None:
             self.plateau.step(monitor)
 
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` spent outside the epoch proper (checkpoints, plots) against the budget."""
+        self.time_used += seconds
+
     def over_budget(self, last_epoch_s: float) -> bool | None:
         """Cosine with a budget: whether another epoch of ``last_epoch_s`` would exceed it (None: the loop's
         per-process rule applies)."""
