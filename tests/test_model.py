@@ -247,7 +247,9 @@ def _with_baseline_and_scales(model, seed=5):
     scales = []
     for terms, lead in ((cfg.node_terms, (len(cfg.species),)), (cfg.edge_terms, (len(cfg.species),) * 2)):
         per_copy = [
-            torch.rand(lead + (1,), generator=g).expand(lead + (2 * L + 1,)) + 0.5 for mul, L in terms for _ in range(mul)
+            torch.rand(lead + (1,), generator=g).expand(lead + (2 * L + 1,)) + 0.5
+            for mul, L in terms
+            for _ in range(mul)
         ]
         scales.append(torch.cat(per_copy, dim=-1))
     model.set_output_scaling(*scales)
