@@ -41,6 +41,7 @@ def test_without_config_the_paper_schedule():
 def test_use_partitions_refused(tmp_path, capsys):
     cfg = yaml.safe_load(CONFIG.read_text())
     cfg["materials"]["a-Si"]["train"]["use_partitions"] = True
+    cfg["materials"]["a-Si"].setdefault("partition", {})["halo"] = 2  # the demo's model needs 2 hops: valid config
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert cli_main(["train", "t.h5", "-o", str(tmp_path / "o"), "--config", str(path)]) == 2

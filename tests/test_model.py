@@ -486,4 +486,9 @@ def test_net_r_cut_leaves_the_longer_edges_to_the_baselines():
     assert torch.equal(out[EDGE_OUT][long], base[EDGE_OUT][long])
     assert (out[EDGE_OUT][~long] - base[EDGE_OUT][~long]).abs().max() > 1e-3
     with pytest.raises(ValueError, match="net_r_cut"):
-        _config(net_r_cut=5.0)  # beyond r_cut
+        _config(net_r_cut=0.0)
+    wide = HamiltonianModel(_config(net_r_cut=5.0), seed=1).double()  # beyond r_cut: the network on every edge
+    wide.load_state_dict(HamiltonianModel(_config(), seed=1).double().state_dict())
+    with torch.no_grad():
+        same = HamiltonianModel(_config(), seed=1).double()(_graph(numbers, nl))[EDGE_OUT]
+        assert torch.equal(wide(_graph(numbers, nl))[EDGE_OUT], same)

@@ -144,10 +144,6 @@ def _check_training(mat: Mapping[str, Any], base: str, source: str) -> None:
             f"{source}: {base}.model.edge_reads_updated: true reads the neighbour's node features, which "
             "strictly_local: true never does"
         )
-    if m.get("net_r_cut") is not None and m["net_r_cut"] > mat["targets"]["r_cut"]:
-        raise ConfigError(
-            f"{source}: {base}.model.net_r_cut: {m['net_r_cut']} is beyond targets.r_cut = {mat['targets']['r_cut']}"
-        )
     halo = 1 if m["strictly_local"] else m["n_layers"] + (1 if m["edge_reads_updated"] else 0)
     if tr["use_partitions"] and mat["partition"]["halo"] < halo:
         raise ConfigError(

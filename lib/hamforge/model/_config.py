@@ -70,8 +70,9 @@ class ModelConfig:
         ln_eps          # epsilon of the equivariant layer norms
         ffn_invariants  # feed-forward scalars also read the l > 0 invariants (mean_m x^2 per l, channel)
         edge_out_norm   # equivariant layer norm on the edge embeddings before the edge head
-        net_r_cut       # Angstrom or None (= r_cut): the network runs on the edges shorter than it; the longer ones
-                        # get the physics baselines alone (their residual is tiny; the network's cost drops ~(r/R)^3)
+        net_r_cut       # Angstrom or None: the network runs on the edges shorter than it (every edge when None or
+                        # >= r_cut); the longer ones get the physics baselines alone (their residual is tiny; the
+                        # network's cost drops ~(net_r_cut / r_cut)^3)
         edge_reads_updated  # the edge update reads the neighbour's updated node features n_j^t (both atoms'
                         # environments in one layer; partitions need a halo of n_layers + 1)
         kinds           # kind labels of a targets file: species[k] = k is kind kinds[k] (() if unused)
@@ -169,8 +170,6 @@ class ModelConfig:
             v = self.net_r_cut
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"net_r_cut must be a finite number > 0 or None, got {v!r}")
-            if v > self.r_cut:
-                raise ValueError(f"net_r_cut ({v}) must be <= r_cut ({self.r_cut})")
             set_("net_r_cut", float(v))
         for name in ("r_cut", "ln_eps"):
             value = getattr(self, name)
