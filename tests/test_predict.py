@@ -142,7 +142,7 @@ def _true_asymmetry(pred):
 def test_symmetric_output_and_true_asymmetry_reported(unit_and_model, tmp_path):
     unit, base = unit_and_model
     bump = torch.zeros(base.config.edge_dim, dtype=torch.float64)
-    bump[5] = 0.75
+    bump[5] = 5.0  # well above the untrained network's own asymmetry (~2.3 with the FFN invariants)
     model = Perturbed(base.config, 0, 3, bump).to(torch.float64)
     model.load_state_dict(base.state_dict())
     raw = predict_structure(model, unit, symmetrize=False, n_parts=2, progress=False)
