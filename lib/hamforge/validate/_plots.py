@@ -91,7 +91,7 @@ def plot_error_vs_distance(
         if rows:
             xs = [r["r_min_A"] for r in rows] + [rows[-1]["r_max_A"]]
             ys = [max(r[key], floor) for r in rows]
-            ax.stairs(ys, xs, color=style[0], lw=1.5, label=f"{label} (targets)")
+            ax.stairs(ys, xs, baseline=None, color=style[0], lw=1.5, label=f"{label} (targets)")
     ax.set_yscale("log")
     ax.set_xlabel("interatomic distance (A, minimum image)")
     ax.set_ylabel("|H_pred - H_ref| (meV)")
