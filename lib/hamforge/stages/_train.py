@@ -17,7 +17,6 @@ from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
 from hamforge.train import (
     Item,
     TrainSettings,
-    all_gather,
     baseline_only,
     distributed,
     error_anatomy,
@@ -120,8 +119,11 @@ def train_model(
         for it in train_items + val_items:
             config.check_targets(it.targets, it.sample.name)
         model = HamiltonianModel(config, seed=settings.seed).to(dtype)
-        gather = (lambda o: all_gather(o, ctx)) if halo else None  # noqa: E731 (halo: each rank holds a part)
-        spec, fit = prepare_model(model, train_items, settings, gather)
+        fit_items = train_items
+        if halo:  # each rank holds the whole targets of every structure: it fits on the full graphs, exactly as
+            # one process does (sums of per-rank normal equations in another order differ by the fit's conditioning)
+            fit_items = [Item(it.targets, make_samples(it.targets, it.structure, None, dtype)[0]) for it in train_items]
+        spec, fit = prepare_model(model, fit_items, settings)
         logger.info(
             "baseline %s; its training MAE (coupled): on-site %s meV, pairs %s meV",
             "fitted" if settings.baseline else "off",
