@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -56,7 +55,7 @@ def _slot_columns(layout) -> list[tuple[int, int, np.ndarray]]:
 
 
 class _Normal:
-    """Summed normal equations ``A[key] x = b[key]`` (keys: tuples), added across samples and ranks."""
+    """Summed normal equations ``A[key] x = b[key]`` (keys: tuples), added across samples."""
 
     def __init__(self):
         self.a, self.b = {}, {}
@@ -81,15 +80,6 @@ class _Normal:
                 if ls == L and mask[sel][:, cols].all()
             }
             self.add((int(g), L), np.einsum("pkm,pjm->kj", xs, xs), bs)
-
-    def merge(self, others: Sequence["_Normal"]) -> "_Normal":
-        out = _Normal()
-        for o in others:
-            for k, v in o.a.items():
-                out.a[k] = out.a.get(k, 0.0) + v
-            for k, v in o.b.items():
-                out.b[k] = out.b.get(k, 0.0) + v
-        return out
 
     def solve(self, key_a, key_b) -> np.ndarray | None:
         if key_a not in self.a or key_b not in self.b:
@@ -158,13 +148,12 @@ def _cpu(s):
     return s.to("cpu", torch.float64)
 
 
-def fit_baseline(model: HamiltonianModel, items, gather=None) -> None:
+def fit_baseline(model: HamiltonianModel, items) -> None:
     """Least-squares fit of ``model.baseline`` on the training ``items`` (:class:`hamforge.train.Item`), in place.
-    ``gather(obj) -> [obj of every rank]`` sums the normal equations over ranks (halo-split structures)."""
-    gather = gather or (lambda o: [o])
+    Halo-parallel training passes every rank the full-graph samples, so each rank fits exactly as one process."""
     bl = model.baseline
     n_sp, k_rad = bl.n_species, model.config.n_radial
-    eq = _Normal().merge(gather(_edge_normal(model, items)))
+    eq = _edge_normal(model, items)
     coef = np.zeros(tuple(bl.edge_coef.shape))
     for slot, L, _ in _slot_columns(bl.edge_layout):
         for ab in range(n_sp * n_sp):
@@ -172,7 +161,7 @@ def fit_baseline(model: HamiltonianModel, items, gather=None) -> None:
             if c is not None:
                 coef[ab // n_sp, ab % n_sp, slot] = c
     bl.edge_coef.copy_(torch.as_tensor(coef))
-    eq = _Normal().merge(gather(_node_normal(model, items)))
+    eq = _node_normal(model, items)
     coef, const = np.zeros(tuple(bl.node_coef.shape)), np.zeros(tuple(bl.node_const.shape))
     for slot, L, _ in _slot_columns(bl.node_layout):
         for a in range(n_sp):
@@ -186,14 +175,13 @@ def fit_baseline(model: HamiltonianModel, items, gather=None) -> None:
     bl.node_const.copy_(torch.as_tensor(const))
 
 
-def fit_output_scaling(model: HamiltonianModel, items, gather=None, per_slot: bool = True) -> dict:
+def fit_output_scaling(model: HamiltonianModel, items, per_slot: bool = True) -> dict:
     """Set ``model``'s output scaling from the residual ``target - baseline`` of the training ``items``: its RMS per
     (kind, on-site slot) and (kind pair, edge slot) (``per_slot``; one RMS per block kind otherwise). Without a
     fitted baseline the on-site residual is taken about the mean L = 0 block of each kind (``node_shift``).
     Returns the baseline's own MAE on the items (meV; nodes, edges) and the RMS values."""
     from hamforge.io.units import HARTREE_TO_MEV
 
-    gather = gather or (lambda o: [o])
     n_sp = model.baseline.n_species
     dn, de = model.config.node_dim, model.config.edge_dim
     fitted = model.baseline.is_fitted
@@ -228,7 +216,6 @@ def fit_output_scaling(model: HamiltonianModel, items, gather=None, per_slot: bo
         np.add.at(acc["pcnt"], ab, s.pair_mask.numpy().astype(float))
         acc["nabs"] = acc["nabs"] + np.abs(rn).sum()
         acc["pabs"] = acc["pabs"] + np.abs(rp).sum()
-    acc = {k: sum(g[k] for g in gather(acc)) for k in acc}
     l0 = np.concatenate([np.full(mul * (2 * L + 1), L == 0) for mul, L in model.config.node_terms])
     shift = np.zeros((n_sp, dn))
     if not fitted:  # the mean on-site L = 0 block of each kind; the network's part is the rest
@@ -265,12 +252,12 @@ def _scales(sq: np.ndarray, cnt: np.ndarray, terms, per_slot: bool) -> np.ndarra
     return out
 
 
-def prepare_model(model: HamiltonianModel, items, settings, gather=None) -> tuple[LossSpec, dict]:
+def prepare_model(model: HamiltonianModel, items, settings) -> tuple[LossSpec, dict]:
     """Before training: fit the baselines (``settings.baseline``) and the output scaling on the training ``items``;
     returns the :class:`LossSpec` (normalisers: the residual's RMS per block kind) and what the fit reports."""
     if settings.baseline:
-        fit_baseline(model, items, gather)
-    report = fit_output_scaling(model, items, gather, per_slot=settings.scale_per_slot)
+        fit_baseline(model, items)
+    report = fit_output_scaling(model, items, per_slot=settings.scale_per_slot)
     node_rms, pair_rms = report.pop("node_rms"), report.pop("pair_rms")
     spec = LossSpec(
         node_weight=settings.node_weight,
