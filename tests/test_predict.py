@@ -215,14 +215,21 @@ def test_version_1_files_still_read(unit_and_model, tmp_path):
     with h5py.File(tmp_path / "v1.h5") as f:
         assert int(f.attrs["version"]) == 1 and "images" not in f
     with h5py.File(tmp_path / "p.h5") as f:
-        assert int(f.attrs["version"]) == 2
+        assert int(f.attrs["version"]) == 3
     back = read_matrix_file(tmp_path / "v1.h5")
     assert back.images is None and (back.H != r.H).nnz == 0
+    # version 2: Gamma and per-image matrices both stored (what write_matrix_file writes, under version 3 now)
+    write_matrix_file(tmp_path / "v2.h5", r)
+    with h5py.File(tmp_path / "v2.h5", "r+") as f:
+        assert "H" in f and "images" in f
+        f.attrs["version"] = 2
+    v2 = read_matrix_file(tmp_path / "v2.h5")
+    assert (v2.H != r.H).nnz == 0 and (v2.images.S != r.images.S).nnz == 0
     with h5py.File(tmp_path / "v1.h5", "r+") as f:
-        f.attrs["version"] = 3
+        f.attrs["version"] = 4
     from hamforge.io import MatrixFileError
 
-    with pytest.raises(MatrixFileError, match="version 3"):
+    with pytest.raises(MatrixFileError, match="version 4"):
         read_matrix_file(tmp_path / "v1.h5")
 
 

@@ -13,6 +13,7 @@ from hamforge.basis._cp2k_file import (
     resolve_cp2k_data_file,
 )
 from hamforge.basis._gaussians import VERIFIED_L_MAX, GaussianBasis, ShellGroup
+from hamforge.basis._images import ImageSearch
 from hamforge.basis._layout import TargetLayout, build_layout
 from hamforge.basis._overlap import (
     DEFAULT_EPS,
@@ -25,6 +26,7 @@ from hamforge.basis._overlap import (
     overlap_range,
     resolve_basis_sets,
 )
+from hamforge.basis._overlap_calc import OverlapCalculator
 from hamforge.basis._overlap_check import check_overlap_positive, overlap_min_eigenvalue
 from hamforge.basis._types import BasisError, ElementBasis, OrbitalTable, RaggedBlocks, orbital_table
 
@@ -35,6 +37,8 @@ __all__ = [
     "Blocks",
     "ElementBasis",
     "GaussianBasis",
+    "ImageSearch",
+    "OverlapCalculator",
     "OrbitalTable",
     "RaggedBlocks",
     "OverlapChunk",

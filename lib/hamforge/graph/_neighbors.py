@@ -240,29 +240,35 @@ class _Geometry:
     pad_offT: np.ndarray  # (3, M) int64 | copy at x + pad_off @ cell
 
     def edges(self, i, p):
-        """``j (E,)``, ``R`` (3 x (E,) int64), ``vec`` (3 x (E,) float64), ``dist (E,)`` of hits (i, p).
-
-        ``vec = (x_j + (R0 a0 + R1 a1) + R2 a2) - x_i`` component by component: element-wise only, in a
-        fixed order (no BLAS, whose summation order may depend on array sizes), so the cutoff decision
-        during the search and the stored ``dist`` are bit-identical.
-        """
+        """``j (E,)``, ``R`` (3 x (E,) int64), ``vec`` (3 x (E,) float64), ``dist (E,)`` of hits (i, p)."""
         j = self.pad_atom[p]
         shift = [self.pad_offT[k][p] - self.wrapT[k][i] for k in range(3)]
-        sf = [s.astype(np.float64) for s in shift]
-        c = self.cell
-        vec = []
-        for k in range(3):
-            v = sf[0] * c[0, k]
-            v += sf[1] * c[1, k]
-            v += sf[2] * c[2, k]
-            v += self.xT[k][j]
-            v -= self.xT[k][i]
-            vec.append(v)
-        dist = vec[0] * vec[0]
-        dist += vec[1] * vec[1]
-        dist += vec[2] * vec[2]
-        np.sqrt(dist, out=dist)
+        vec, dist = edge_geometry(self.xT, self.cell, i, j, shift)
         return j, shift, vec, dist
+
+
+def edge_geometry(xT, cell, i, j, shift) -> tuple[list, np.ndarray]:
+    """``vec`` (3 x (E,) float64) and ``dist (E,)`` of edges ``(i, j, R)`` (``shift``: 3 x (E,) int64,
+    ``xT``: (3, N) positions as given).
+
+    ``vec = (x_j + (R0 a0 + R1 a1) + R2 a2) - x_i`` component by component: element-wise only, in a fixed
+    order (no BLAS, whose summation order may depend on array sizes), so every search that uses this
+    function (the cutoff decision and the stored ``dist``) gives bit-identical results.
+    """
+    sf = [np.asarray(s).astype(np.float64) for s in shift]
+    vec = []
+    for k in range(3):
+        v = sf[0] * cell[0, k]
+        v += sf[1] * cell[1, k]
+        v += sf[2] * cell[2, k]
+        v += xT[k][j]
+        v -= xT[k][i]
+        vec.append(v)
+    dist = vec[0] * vec[0]
+    dist += vec[1] * vec[1]
+    dist += vec[2] * vec[2]
+    np.sqrt(dist, out=dist)
+    return vec, dist
 
 
 def reverse_edge_index(nl: NeighborList) -> np.ndarray:

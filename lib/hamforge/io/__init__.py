@@ -33,6 +33,7 @@ from hamforge.io._matrices import (
     MatrixFileWriter,
     matrix_file_writer,
     read_matrix_file,
+    read_matrix_rows,
     write_matrix_file,
 )
 from hamforge.io._partitions import (
@@ -113,6 +114,7 @@ __all__ = [
     "matrix_file_writer",
     "open_h5",
     "read_matrix_file",
+    "read_matrix_rows",
     "read_partitions",
     "read_structure",
     "read_structure_basis",

@@ -21,10 +21,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["CSRWriter", "ImageMatrices", "read_csr_group", "write_csr_group"]
+__all__ = ["COMPRESSION", "CSRWriter", "ImageMatrices", "read_csr_group", "read_csr_rows", "write_csr_group"]
 
-# Elements per HDF5 chunk of the resizable CSR datasets (1 MiB of float64).
+# Elements per HDF5 chunk of the resizable CSR datasets (1 MiB of float64): a block row of an atom is a few
+# thousand elements, so reading one row touches one or two chunks.
 _CHUNK = 1 << 17
+# Byte shuffle + deflate level 1 for data and indices: both filters ship with every HDF5 build (h5py, HDFView,
+# h5dump, C and Fortran readers need no plugin, unlike LZF or Blosc), level 1 is the fast end of deflate, and
+# the shuffle puts the near-constant high bytes of sorted column indices (and of float exponents) together,
+# which is where the gain is (benchmarks/bench_predict.py prints the file size per atom).
+COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+_INDPTR_KW = {"chunks": True, **COMPRESSION}
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,16 +106,22 @@ class CSRWriter:
     """Append a CSR matrix of known ``shape`` to HDF5 group ``group`` row slab by row slab.
 
     ``append(indptr, indices, data)`` takes the next ``len(indptr) - 1`` rows (``indptr`` local, from 0);
-    ``close()`` checks that every row was written. Column indices are stored as int64, values as float64.
+    ``close()`` checks that every row was written. Column indices are stored as int32 when the column count
+    fits (else int64), values as ``dtype`` (float64, or float32 for a compact H: the rounding is the caller's
+    choice); data and indices are chunked and compressed (``COMPRESSION``).
     """
 
-    def __init__(self, group, shape):
+    def __init__(self, group, shape, dtype=np.float64):
         self.shape = (int(shape[0]), int(shape[1]))
         self.group = group
-        kw = {"maxshape": (None,), "chunks": (_CHUNK,)}
-        self._data = group.create_dataset("data", shape=(0,), dtype=np.float64, **kw)
-        self._indices = group.create_dataset("indices", shape=(0,), dtype=np.int64, **kw)
-        self._indptr = group.create_dataset("indptr", shape=(self.shape[0] + 1,), dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"CSR values: expected float64 or float32, got {self.dtype}")
+        self.index_dtype = np.int32 if self.shape[1] <= np.iinfo(np.int32).max else np.int64
+        kw = {"maxshape": (None,), "chunks": (_CHUNK,), **COMPRESSION}
+        self._data = group.create_dataset("data", shape=(0,), dtype=self.dtype, **kw)
+        self._indices = group.create_dataset("indices", shape=(0,), dtype=self.index_dtype, **kw)
+        self._indptr = group.create_dataset("indptr", shape=(self.shape[0] + 1,), dtype=np.int64, **_INDPTR_KW)
         group.create_dataset("shape", data=np.asarray(self.shape, np.int64))
         self._row = 0
         self._nnz = 0
@@ -124,8 +137,8 @@ class CSRWriter:
         if n:
             self._data.resize((self._nnz + n,))
             self._indices.resize((self._nnz + n,))
-            self._data[self._nnz :] = np.asarray(data, np.float64)
-            self._indices[self._nnz :] = np.asarray(indices, np.int64)
+            self._data[self._nnz :] = np.asarray(data, self.dtype)
+            self._indices[self._nnz :] = np.asarray(indices, self.index_dtype)
         self._indptr[self._row + 1 : self._row + rows + 1] = indptr[1:] + self._nnz
         self._row += rows
         self._nnz += n
@@ -144,10 +157,10 @@ class CSRWriter:
         self._indptr[0] = 0
 
 
-def write_csr_group(group, m: sp.csr_matrix, rows_per_slab: int = 1 << 16) -> None:
+def write_csr_group(group, m: sp.csr_matrix, rows_per_slab: int = 1 << 16, dtype=np.float64) -> None:
     """Write ``m`` into ``group`` (``data``, ``indices``, ``indptr``, ``shape``), sorted indices."""
     m = sp.csr_matrix(m)
-    w = CSRWriter(group, m.shape)
+    w = CSRWriter(group, m.shape, dtype)
     for a in range(0, m.shape[0], rows_per_slab):
         w.append_csr(m[a : a + rows_per_slab])
     w.close()
@@ -156,7 +169,7 @@ def write_csr_group(group, m: sp.csr_matrix, rows_per_slab: int = 1 << 16) -> No
 def read_csr_group(r, name: str) -> sp.csr_matrix:
     """CSR group ``name`` of an open file (an :class:`hamforge.io.H5Reader`), checked."""
     shape = tuple(int(x) for x in r.array(f"{name}/shape", dtype="i", shape=(2,)))
-    data = r.array(f"{name}/data", dtype="f", shape=(-1,))
+    data = r.array(f"{name}/data", dtype="f", shape=(-1,)).astype(np.float64, copy=False)
     indices = r.array(f"{name}/indices", dtype="i", shape=(data.shape[0],))
     indptr = r.array(f"{name}/indptr", dtype="i", shape=(shape[0] + 1,))
     if indices.size and (indices.min() < 0 or indices.max() >= shape[1]):
@@ -164,3 +177,21 @@ def read_csr_group(r, name: str) -> sp.csr_matrix:
     if indptr[0] != 0 or indptr[-1] != data.shape[0] or np.any(np.diff(indptr) < 0):
         r.fail(f"/{name}/indptr", "not non-decreasing from 0 to nnz")
     return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def read_csr_rows(r, name: str, rows: slice) -> sp.csr_matrix:
+    """Rows ``rows`` (a slice with step 1) of CSR group ``name`` of an open file, reading only their chunks."""
+    shape = tuple(int(x) for x in r.array(f"{name}/shape", dtype="i", shape=(2,)))
+    a, b, step = rows.indices(shape[0])
+    if step != 1:
+        raise ValueError(f"rows: expected a slice with step 1, got {rows}")
+    b = max(a, b)
+    ptr = np.asarray(r.f[f"{name}/indptr"][a : b + 1], np.int64)
+    lo, hi = int(ptr[0]), int(ptr[-1])
+    data = np.asarray(r.f[f"{name}/data"][lo:hi], np.float64)
+    indices = np.asarray(r.f[f"{name}/indices"][lo:hi])
+    if indices.size and (indices.min() < 0 or indices.max() >= shape[1]):
+        r.fail(f"/{name}/indices", f"column indices outside 0..{shape[1] - 1}")
+    if np.any(np.diff(ptr) < 0):
+        r.fail(f"/{name}/indptr", "not non-decreasing")
+    return sp.csr_matrix((data, indices, ptr - lo), shape=(b - a, shape[1]))

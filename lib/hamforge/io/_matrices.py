@@ -1,6 +1,6 @@
 """The matrix file: structure, basis, and Gamma-point H and S of one structure (HDF5).
 
-Layout (format ``hamforge.matrices``, version 1 or 2; read by other tools, keep stable)::
+Layout (format ``hamforge.matrices``, version 1, 2 or 3; read by other tools, keep stable)::
 
     attrs: format, version, energy_unit="Hartree", length_unit="Angstrom", provenance (JSON string)
     /structure/numbers   (N,)   int64    atomic numbers (0 for ghost atoms)
@@ -10,12 +10,17 @@ Layout (format ``hamforge.matrices``, version 1 or 2; read by other tools, keep 
     /structure/kinds     (N,)   str      CP2K kind label of each atom (basis key)
     /basis/<kind>        (nshell,) int64 shell angular momenta; attrs element, name
     /orbitals/atom, /orbitals/l, /orbitals/m   (Norb,) int64
-    /H, /S               CSR groups: data (nnz,) float64, indices (nnz,) int64, indptr (Norb+1,) int64,
-                         shape (2,) int64; full symmetric matrices in Hartree (S dimensionless)
+    /H, /S               CSR groups: data (nnz,) float64 (float32 allowed for H), indices (nnz,) int32 or
+                         int64, indptr (Norb+1,) int64, shape (2,) int64; full symmetric Gamma-point
+                         matrices in Hartree (S dimensionless); data and indices chunked, shuffle + deflate
 
-Version 2 (written when per-image matrices are present, e.g. by prediction) adds ``/images``: the lattice
+Version 3 (written when per-image matrices are present, e.g. by prediction) adds ``/images``: the lattice
 images ``/images/shifts (K, 3)`` and per-image ``/images/H``, ``/images/S`` of shape (Norb, K Norb)
-(``hamforge.io._images``). Version 1 files (the DFT stage's) still read; ``MatrixData.images`` is then None.
+(``hamforge.io._images``), the primary data. ``/H`` and ``/S`` are then written only when the Gamma matrices
+are not the plain image sums, i.e. when some atom pair (or an atom and its own image) is coupled through two
+images; otherwise every Gamma element is exactly one image element and readers derive it (bit for bit).
+Version 2 files (always both, int64 indices) and version 1 files (the DFT stage's; no ``/images``,
+``MatrixData.images`` is then None) still read.
 """
 
 from __future__ import annotations
@@ -56,12 +61,13 @@ __all__ = [
     "MatrixFileWriter",
     "matrix_file_writer",
     "read_matrix_file",
+    "read_matrix_rows",
     "write_matrix_file",
 ]
 
 MATRIX_FORMAT = "hamforge.matrices"
-MATRIX_VERSION = 2  # the newest version this hamforge writes (1 when a file has no per-image matrices)
-MATRIX_VERSIONS = (1, 2)
+MATRIX_VERSION = 3  # the newest version this hamforge writes (1 when a file has no per-image matrices)
+MATRIX_VERSIONS = (1, 2, 3)
 
 
 class MatrixFileError(FileFormatError):
@@ -129,9 +135,9 @@ class MatrixFileWriter:
         self.f, self.n_orbitals, self.provenance = f, int(n_orbitals), provenance
         self._open: list[CSRWriter] = []
 
-    def csr_writer(self, name: str, shape) -> CSRWriter:
+    def csr_writer(self, name: str, shape, dtype=np.float64) -> CSRWriter:
         """A :class:`hamforge.io._images.CSRWriter` for CSR group ``name`` ("H", "S", "images/H", "images/S")."""
-        w = CSRWriter(self.f.create_group(name), shape)
+        w = CSRWriter(self.f.create_group(name), shape, dtype)
         self._open.append(w)
         return w
 
@@ -154,7 +160,8 @@ def matrix_file_writer(
 
     ``structure`` has ``numbers``, ``positions``, ``cell``, ``pbc``, ``kinds``. On leaving the block the CSR
     writers must be complete; the version is 2 when ``/images`` was written, else 1; the file appears only then
-    (and not at all on an exception). ``inputs``: files the output must not overwrite."""
+    (and not at all on an exception). With ``/images`` (version 3) ``/H`` and ``/S`` may be left out when they
+    are the plain image sums (module docstring). ``inputs``: files the output must not overwrite."""
     import h5py
 
     tab = orbital_table(structure.kinds, dict(basis))
@@ -173,16 +180,17 @@ def matrix_file_writer(
         yield w
         for c in w._open:
             c.close()
-        missing = [g for g in ("H", "S") if g not in f]
+        need = ("images/shifts", "images/H", "images/S") if "images" in f else ("H", "S")
+        missing = [g for g in need if g not in f]
         if missing:
             raise MatrixFileError(f"{path}: {', '.join('/' + g for g in missing)}: not written")
-        f.attrs["version"] = 2 if "images" in f else 1
+        f.attrs["version"] = 3 if "images" in f else 1
         f.attrs["provenance"] = json.dumps(w.provenance, sort_keys=True, default=str)
 
 
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
-    """Validate ``data`` and write it to ``path`` atomically (temp file + rename); version 2 when
-    ``data.images`` is set, else version 1."""
+    """Validate ``data`` and write it to ``path`` atomically (temp file + rename); version 3 (with the Gamma
+    matrices) when ``data.images`` is set, else version 1."""
     data.validate(str(path))
     with matrix_file_writer(path, data, data.basis, data.provenance) as w:
         w.write_csr("H", data.H)
@@ -194,9 +202,10 @@ def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:
 
 
 def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData:
-    """Read and validate a matrix file (version 1 or 2); errors name the file and the missing or bad field.
+    """Read and validate a matrix file (version 1, 2 or 3); errors name the file and the missing or bad field.
 
-    ``images=False`` skips the per-image matrices of a version 2 file (``MatrixData.images`` is None)."""
+    ``images=False`` leaves out the per-image matrices (``MatrixData.images`` is None; a version 3 file without
+    stored Gamma matrices still reads them once to derive H and S)."""
     path = Path(path)
     with open_h5(path, "matrix file", MatrixFileError) as f:
         r = H5Reader(f, str(path), MatrixFileError)
@@ -206,11 +215,17 @@ def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData
             return read_csr_group(r, name)
 
         image_mats = None
-        if version >= 2 and images:
+        derive = version >= 3 and not ("H" in f and "S" in f)
+        if version >= 2 and (images or derive):
             r.group("images")
             image_mats = ImageMatrices(
                 shifts=r.array("images/shifts", dtype="i", shape=(-1, 3)), H=csr("images/H"), S=csr("images/S")
             )
+        if derive:
+            image_mats.validate(image_mats.n_orbitals, lambda fld, msg: r.fail(fld, msg))
+            gamma_h, gamma_s = image_mats.gamma("H"), image_mats.gamma("S")
+        else:
+            gamma_h, gamma_s = csr("H"), csr("S")
         s = read_structure_group(r)
         data = MatrixData(
             numbers=s.numbers,
@@ -219,12 +234,48 @@ def read_matrix_file(path: str | os.PathLike, images: bool = True) -> MatrixData
             pbc=s.pbc,
             kinds=s.kinds,
             basis=read_basis_group(r),
-            H=csr("H"),
-            S=csr("S"),
+            H=gamma_h,
+            S=gamma_s,
             provenance=r.json_attr("provenance", default={}),
-            images=image_mats,
+            images=image_mats if images else None,
         )
     data.validate(str(path))
     # a zero cell or coincident atoms make every downstream matrix meaningless: refuse them naming the file
     check_structure(data.positions, data.cell, data.pbc, str(path), error=MatrixFileError)
     return data
+
+
+def read_matrix_rows(path: str | os.PathLike, which: str = "H", rows=slice(None), image=None) -> sp.csr_matrix:
+    """Rows ``rows`` (a slice, or a block row's ``OrbitalTable`` range) of one matrix of a matrix file, reading
+    only the chunks that hold them (a block row of a 10^5-atom file in milliseconds).
+
+    ``which``: "H" or "S". ``image``: None gives the Gamma-point rows (Norb columns; stored, or summed from the
+    images of a version 3 file that does not store them), ``"all"`` the per-image rows (K Norb columns, version 2
+    and 3), or a lattice shift (3 ints) the rows of that image ``M(R)`` (Norb columns)."""
+    from hamforge.io._images import read_csr_rows
+
+    if which not in ("H", "S"):
+        raise MatrixFileError(f"{path}: which: expected 'H' or 'S', got {which!r}")
+    with open_h5(Path(path), "matrix file", MatrixFileError) as f:
+        r = H5Reader(f, str(path), MatrixFileError)
+        version = r.check_header(MATRIX_FORMAT, MATRIX_VERSIONS)
+        if image is None and which in f:
+            return read_csr_rows(r, which, rows)
+        if version < 2:
+            r.fail("/images", f"a version {version} file has no per-image matrices")
+        m = read_csr_rows(r, f"images/{which}", rows)
+        shifts = r.array("images/shifts", dtype="i", shape=(-1, 3))
+    norb = m.shape[1] // shifts.shape[0]
+    if isinstance(image, str) and image == "all":
+        return m
+    coo = m.tocoo()
+    if image is None:
+        out = sp.csr_matrix((coo.data, (coo.row, coo.col % norb)), shape=(m.shape[0], norb))
+    else:
+        hit = np.flatnonzero(np.all(shifts == np.asarray(image, np.int64).reshape(1, 3), axis=1))
+        if not hit.size:
+            raise MatrixFileError(f"{path}: /images/shifts: image {list(np.asarray(image).tolist())} not stored")
+        keep = coo.col // norb == int(hit[0])
+        out = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep] % norb)), shape=(m.shape[0], norb))
+    out.sort_indices()
+    return out

@@ -32,18 +32,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             overlap_eps=args.overlap_eps,
             overlap_check_orbitals=args.overlap_check_orbitals,
             parallel=args.parallel,
+            h_dtype="float32" if args.float32 else "float64",
         )
     if prov is None:  # --parallel halo, a rank other than 0
         return 0
     a = prov["asymmetry_before_symmetrization_hartree"]
     logging.getLogger("hamforge").info(
-        "wrote %s: %d atoms, %d edges, %d part(s); asymmetry removed max %.3g Ha; S min eigenvalue %s; times %s",
+        "wrote %s: %d atoms, %d edges, %d part(s); asymmetry removed max %.3g Ha; S min eigenvalue %s; peak memory "
+        "%s MB; times %s",
         args.output,
         prov["n_atoms"],
         prov["n_edges"],
         prov["n_parts"],
         a["edge_asymmetry_max"],
         prov.get("min_eigenvalue_S"),
+        round(prov["peak_rss_mb"]) if "peak_rss_mb" in prov else "?",
         json.dumps({k: round(v, 2) for k, v in prov["timings_s"].items()}),
     )
     return 0
@@ -57,6 +60,17 @@ def _eps(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
     if not 0 < x < 1:  # also refuses NaN
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return x
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return x
 
 
@@ -78,7 +92,7 @@ def add_predict_parsers(subparsers) -> None:
 
     p = subparsers.add_parser(
         "predict",
-        help="predict H (and the exact S) of any structure, optionally tiled, as a matrix file (v2)",
+        help="predict H (and the exact S) of any structure, optionally tiled, as a matrix file (v3)",
         description="STRUCTURE: anything ASE reads (extxyz, CIF, POSCAR, LAMMPS data) or a hamforge matrix file. "
         "Atoms of a plain file get the kind of their chemical symbol; kinds must be the model's.",
     )
@@ -94,16 +108,27 @@ def add_predict_parsers(subparsers) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="OUT.h5")
     p.add_argument(
-        "--parts", type=int, default=None, metavar="P", help="number of parts (default: from --atoms-per-part)"
+        "--parts", type=_positive, default=None, metavar="P", help="number of parts (default: from --atoms-per-part)"
     )
     p.add_argument(
         "--atoms-per-part",
-        type=int,
+        type=_positive,
         default=DEFAULT_ATOMS_PER_PART,
         metavar="N",
-        help=f"labelled atoms per streamed part (default {DEFAULT_ATOMS_PER_PART})",
+        help=f"labelled atoms per streamed part (default {DEFAULT_ATOMS_PER_PART}); memory grows with it, the "
+        "halo's share of the work shrinks",
     )
-    p.add_argument("--method", choices=("lownn", "slices", "brick", "metis"), default="lownn", help="partitioner")
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="store H in float32 (half of H's bytes; relative rounding 6e-8 of each element, docs/predict.md)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("lownn", "slices", "brick", "metis"),
+        default="lownn",
+        help="partitioner (streamed: on the positions, equal atom counts; metis needs the whole graph in memory)",
+    )
     p.add_argument(
         "--parallel",
         choices=PARALLEL,

@@ -33,6 +33,7 @@ from hamforge.predict._inputs import (
     model_basis,
     structure_kinds,
 )
+from hamforge.predict._stream import gamma_needed, stream_prediction
 from hamforge.predict._symmetry import symmetrize_blocks
 
 __all__ = [
@@ -179,16 +180,21 @@ def predict_structure(
     return Prediction(structure, kinds, basis, nl, h_nodes, h_edges, s_nodes, s_edges, nl_s, report)
 
 
-def _overlap_edges(structure, nl, basis, basis_file, eps) -> tuple[Any, float]:
-    """(neighbour list of the S blocks, overlap range in Angstrom): the model's ``nl`` itself when the basis's
-    range at ``eps`` is within r_cut, else a neighbour list at that range (a superset of ``nl``)."""
+def _overlap_range(structure, basis, basis_file, eps) -> float:
+    """Overlap range (Angstrom) of the kinds of ``structure`` at ``eps`` (:func:`hamforge.basis.overlap_range`)."""
     from hamforge.basis import BasisError, OverlapError
 
     used = {k: basis[k] for k in sorted(set(np.asarray(structure.kinds).tolist()))}
     try:
-        s_range = float(overlap_range(used, eps=eps, basis_file=basis_file))
+        return float(overlap_range(used, eps=eps, basis_file=basis_file))
     except (BasisError, OverlapError) as exc:
         raise PredictError(f"overlap_eps / basis of the model: {exc} (predict without S: --no-overlap)") from None
+
+
+def _overlap_edges(structure, nl, basis, basis_file, eps) -> tuple[Any, float]:
+    """(neighbour list of the S blocks, overlap range in Angstrom): the model's ``nl`` itself when the basis's
+    range at ``eps`` is within r_cut, else a neighbour list at that range (a superset of ``nl``)."""
+    s_range = _overlap_range(structure, basis, basis_file, eps)
     if s_range <= nl.r_cut:
         return nl, s_range
     try:
@@ -227,10 +233,12 @@ def write_prediction(
     *,
     inputs=(),
     overlap_check_orbitals: int = DEFAULT_OVERLAP_CHECK_ORBITALS,
+    h_dtype=np.float64,
 ) -> dict:
-    """Write ``pred`` as a matrix file version 2 (Gamma H, S and per-image ``/images``) row slab by row slab,
-    atomically; S's smallest scaled eigenvalue is computed when Norb <= ``overlap_check_orbitals`` and must be
-    positive. Returns the provenance written."""
+    """Write ``pred`` as a matrix file version 3 (per-image ``/images``, Gamma H and S when they are not the plain
+    image sums) row slab by row slab, atomically; H in ``h_dtype`` (float64 or float32); S's smallest scaled
+    eigenvalue is computed when Norb <= ``overlap_check_orbitals`` and must be positive. Returns the provenance
+    written."""
     import scipy.sparse as sp
 
     if pred.S_nodes is None:
@@ -246,19 +254,27 @@ def write_prediction(
     prov = {**(provenance or {}), **{kk: v for kk, v in pred.report.items() if kk != "timings_s"}}
     check = norb <= overlap_check_orbitals
     keep_s = [] if check else None
+    gamma = gamma_needed(s, nl_s.r_cut)
     with matrix_file_writer(path, s, used, prov, inputs=inputs) as w:
         w.write_shifts(shifts)
         for name, nodes, edges, nl, image_of in (
             ("H", pred.H_nodes, pred.H_edges, pred.nl, image_h),
             ("S", pred.S_nodes, pred.S_edges, nl_s, image_s),
         ):
-            gw, iw = w.csr_writer(name, (norb, norb)), w.csr_writer(f"images/{name}", (norb, k * norb))
+            dtype = h_dtype if name == "H" else np.float64
+            gw = w.csr_writer(name, (norb, norb), dtype) if gamma else None
+            iw = w.csr_writer(f"images/{name}", (norb, k * norb), dtype)
             rev = reverse_edge_index(nl)
-            for gamma, image in iter_row_slabs(nodes, edges, nl, rev, tab.n_orb, tab.offset, image_of, zero, k):
-                gw.append_csr(gamma)
+            want = gamma or (name == "S" and check)
+            slabs = iter_row_slabs(nodes, edges, nl, rev, tab.n_orb, tab.offset, image_of, zero, k, want)
+            for g, image in slabs:
                 iw.append_csr(image)
+                if gw is not None:
+                    gw.append_csr(g)
                 if name == "S" and keep_s is not None:
-                    keep_s.append(gamma)
+                    keep_s.append(g)
+        w.provenance["gamma_stored"] = bool(gamma)
+        w.provenance["h_dtype"] = np.dtype(h_dtype).name
         if check:
             from hamforge.basis import OverlapError, check_overlap_positive
 
@@ -300,9 +316,40 @@ def predict_file(
     model = ck.model
     structure, atom_kind = load_structure(structure_path, ck.config, tile, source_model=str(model_path))
     check = options.pop("overlap_check_orbitals", DEFAULT_OVERLAP_CHECK_ORBITALS)
+    h_dtype = np.dtype(options.pop("h_dtype", np.float64))
+    reps = [int(x) for x in np.asarray(tile).tolist()]
+    prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
+    inputs = [model_path, structure_path]
+    streamed = options.get("parallel", "partitions") == "partitions" and options.get("symmetrize", True)
+    if streamed and options.get("overlap", True) and options.get("method", "lownn") != "metis":
+        # the default: memory of one part (hamforge.predict._stream); the partitioner is Low-NN on positions
+        basis = model_basis(ck.config)
+        s_range = _overlap_range(
+            structure, basis, options.get("basis_file"), options.get("overlap_eps", DEFAULT_OVERLAP_EPS)
+        )
+        n = structure.positions.shape[0]
+        per_part = options.get("atoms_per_part", DEFAULT_ATOMS_PER_PART)
+        if options.get("n_parts"):
+            per_part = -(-n // int(options["n_parts"]))
+        prov["overlap_eps"] = float(options.get("overlap_eps", DEFAULT_OVERLAP_EPS))
+        prov["overlap_range_angstrom"] = s_range
+        return stream_prediction(
+            model,
+            structure,
+            atom_kind,
+            output,
+            s_range=s_range,
+            basis_file=options.get("basis_file"),
+            atoms_per_part=per_part,
+            method=options.get("method", "lownn"),
+            h_dtype=h_dtype,
+            provenance=prov,
+            inputs=inputs,
+            progress=options.get("progress"),
+            overlap_check_orbitals=check,
+            device=options.get("device"),
+        )
     pred = predict_structure(model, structure, atom_kind, **options)
     if pred is None:  # parallel="halo": rank 0 writes
         return None
-    reps = [int(x) for x in np.asarray(tile).tolist()]
-    prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
-    return write_prediction(pred, output, prov, inputs=[model_path, structure_path], overlap_check_orbitals=check)
+    return write_prediction(pred, output, prov, inputs=inputs, overlap_check_orbitals=check, h_dtype=h_dtype)
