@@ -188,3 +188,18 @@ def test_cli_refuses_zero_atoms_per_part(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["predict", "m.pt", "s.xyz", "-o", str(Path(tmp_path) / "o.h5"), "--atoms-per-part", "0"])
     assert exc.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_output_larger_than_the_free_disk_is_refused_before_any_work(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    unit = unit_cell()
+    model = model_for(unit, n_layers=1)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    called = []
+    monkeypatch.setattr(type(model), "forward", lambda *a, **k: called.append(1))
+    with pytest.raises(PredictError, match=r"needs ~.* GB .* has 1e-06 GB free"):
+        _stream(model, unit.tile((2, 1, 1)), tmp_path / "o.h5", 1e-6)
+    assert not called and not (tmp_path / "o.h5").exists()

@@ -1,4 +1,4 @@
-# Stage 7: predict H (and the exact S) of every test-quench structure at each configured tiling (matrix file v2).
+# Stage 7: predict H (and the exact S) of every test-quench structure at each configured tiling (matrix file v3, streamed: memory of one part).
 
 
 rule predict:
@@ -15,7 +15,10 @@ rule predict:
         tile=lambda wc: [int(x) for x in wc.tiling.split("x")],
         predict=lambda wc: config["materials"][wc.material]["predict"],
         basis_file=lambda wc: config["materials"][wc.material]["dft"]["basis_file"],
-    threads: 2
+    threads: res("predict", "threads")
+    resources:
+        mem_mb=res("predict", "mem_mb"),
+        runtime=res("predict", "runtime_min"),
     conda:
         "../envs/train.yaml"
     script:

@@ -1,11 +1,13 @@
 """Snakemake adapter: trained model + one structure's matrix file -> predicted matrix file at one tiling
 (hamforge.predict.predict_file)."""
 
+import torch
 from hamforge._logging import configure_logging
 from hamforge.predict import predict_file
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = configure_logging(sm.log[0])
+torch.set_num_threads(sm.threads)
 opts = sm.params.predict
 prov = predict_file(
     sm.input.model,
@@ -19,13 +21,15 @@ prov = predict_file(
     progress=False,
 )
 log.info(
-    "%s %s: %d atoms, %d edges, %d parts; asymmetry removed max %.3g Ha; S min eigenvalue %s; timings %s",
+    "%s %s: %d atoms, %d edges, %d parts; asymmetry removed max %.3g Ha; S min eigenvalue %s; peak memory %.0f MB; "
+    "timings %s",
     sm.wildcards.structure,
     sm.wildcards.tiling,
     prov["n_atoms"],
     prov["n_edges"],
     prov["n_parts"],
     prov["asymmetry_before_symmetrization_hartree"]["edge_asymmetry_max"],
-    prov.get("min_eigenvalue_scaled_S"),
+    prov.get("min_eigenvalue_S"),
+    prov.get("peak_rss_mb", float("nan")),
     prov["timings_s"],
 )

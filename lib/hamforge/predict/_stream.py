@@ -126,6 +126,7 @@ def stream_prediction(
     except ValueError as exc:
         raise PredictError(f"{structure.source}: {exc}") from None
     box = ImageBox(structure.positions, structure.cell, structure.pbc, s_cut)
+    need = _check_disk(path, n_orb, search_h, search_s, np.dtype(h_dtype).itemsize)
     n_parts = max(1, min(n, math.ceil(n / int(atoms_per_part))))
     t0 = time.perf_counter()
     assignment = _parts(structure, cfg.r_cut, n_parts, method)
@@ -178,8 +179,43 @@ def stream_prediction(
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
-    logger.info("%s: %d atoms in %.1f s, peak memory %.0f MB", path, n, time.perf_counter() - t_all, peak_rss_mb())
+    logger.info(
+        "%s: %d atoms in %.1f s, peak memory %.0f MB (disk estimate was %.2g GB)",
+        path,
+        n,
+        time.perf_counter() - t_all,
+        peak_rss_mb(),
+        need / 1e9,
+    )
     return prov
+
+
+# Bytes per stored matrix element besides the value: the compressed int32 column index (measured ~1.5-2 B on
+# a-Si with shuffle + deflate) and some margin; the estimate only has to be an upper bound of the right size.
+_INDEX_BYTES = 2.5
+
+
+def _check_disk(path, n_orb, search_h, search_s, h_bytes: int) -> float:
+    """Refuse before any work when the file plus the temporary row store would not fit on the output's disk.
+    Mean degrees from the exact edges of up to 64 sample atoms. Returns the estimate (bytes)."""
+    import shutil
+
+    n = n_orb.shape[0]
+    sample = np.random.default_rng(0).choice(n, min(n, 64), replace=False)
+    deg_h = search_h.edges(sample).n_edges / sample.shape[0]
+    deg_s = search_s.edges(sample).n_edges / sample.shape[0] if search_s is not search_h else deg_h
+    m = float(n_orb.mean())
+    h_elems, s_elems = n * m * m * (1 + deg_h), n * m * m * (1 + deg_s)
+    file_bytes = h_elems * (h_bytes + _INDEX_BYTES) + s_elems * (8 + _INDEX_BYTES)
+    store_bytes = h_elems * 8 + n * deg_h * 8
+    free = shutil.disk_usage(_parent(path)).free
+    if file_bytes + store_bytes > free:
+        raise PredictError(
+            f"{path}: the matrix file needs ~{file_bytes / 1e9:.3g} GB and its temporary row store ~"
+            f"{store_bytes / 1e9:.3g} GB ({n} atoms, ~{deg_h:.0f} H and ~{deg_s:.0f} S neighbours per atom), but "
+            f"{_parent(path)} has {free / 1e9:.3g} GB free; write elsewhere, tile less, or store H in float32"
+        )
+    return file_bytes + store_bytes
 
 
 def _parent(path):

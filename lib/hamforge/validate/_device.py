@@ -95,9 +95,16 @@ def compare_transport(
     tp, tr = (np.maximum(runs[n].transmission, T_FLOOR) for n in ("pred", "ref"))
     inside = (energies >= lo) & (energies <= hi)
     dlog = np.abs(np.log10(tp) - np.log10(tr))
-    g = {
-        n: float(np.interp(mu, energies, runs[n].transmission)) for n, mu in (("pred", fermi_pred), ("ref", fermi_ref))
-    }
+    solved = inside & np.isfinite(dlog)  # energies a lead could not be solved at are NaN and reported, not compared
+    if not solved.any():
+        raise TransportError(f"no energy of the window [{lo:.6g}, {hi:.6g}] Ha solved for both files")
+
+    def at(name, e0):
+        t = runs[name].transmission
+        ok = np.isfinite(t)
+        return float(np.interp(e0, energies[ok], t[ok]))
+
+    g = {n: at(n, mu) for n, mu in (("pred", fermi_pred), ("ref", fermi_ref))}
     i_pred, i_ref = float(runs["pred"].current[0]), float(runs["ref"].current[0])
     ref_cut = cuts["ref"][1]
     m = {
@@ -113,8 +120,8 @@ def compare_transport(
         "transport_eta_eV": eta * HARTREE_TO_EV,
         "transport_temperature_K": float(temperature),
         "transport_wide_band_eV": None if wide_band is None else wide_band * HARTREE_TO_EV,
-        "transport_log10_max_abs_error": float(dlog[inside].max()),
-        "transport_log10_mae": float(dlog[inside].mean()),
+        "transport_log10_max_abs_error": float(dlog[solved].max()),
+        "transport_log10_mae": float(dlog[solved].mean()),
         "transport_fermi_pred_eV": fermi_pred * HARTREE_TO_EV,
         "transport_fermi_ref_eV": fermi_ref * HARTREE_TO_EV,
         "conductance_pred_G0": g["pred"],

@@ -11,7 +11,7 @@ Every step is batched over energies (leading axis); energies are processed in ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,7 +68,8 @@ def self_energies(
     wide_band: float | None = None,
     **kw,
 ):
-    """(Sigma_L, Sigma_R) on the end layers: Sancho-Rubio leads, or the wide-band limit when ``wide_band`` is set."""
+    """(Sigma_L, Sigma_R) on the end layers: semi-infinite leads (``kw``: :func:`hamforge.validate.surface_green`),
+    or the wide-band limit when ``wide_band`` is set."""
     e = np.asarray(energies, dtype=np.float64)
     if wide_band is not None:
         return (
@@ -86,8 +87,9 @@ def self_energies(
 @dataclass(frozen=True)
 class TransmissionResult:
     energies: np.ndarray  # (nE,) Hartree
-    transmission: np.ndarray  # (nE,)
+    transmission: np.ndarray  # (nE,) NaN where a lead was not solved (see failures)
     eta: float  # Hartree
+    failures: dict = field(default_factory=dict)  # E (Hartree) -> why its lead Green's function was not solved
 
 
 def transmission(
@@ -100,15 +102,21 @@ def transmission(
     wide_band: float | None = None,
     **kw,
 ) -> TransmissionResult:
-    """T(E) of the device on an energy grid (Hartree), chunked over energies; see :func:`rgf_transmission`."""
+    """T(E) of the device on an energy grid (Hartree), chunked over energies; see :func:`rgf_transmission`.
+
+    An energy whose lead surface Green's function neither decimation nor mode matching solves
+    (``hamforge.validate._surface``) gets T = NaN and its reason in ``failures``; the others are unaffected."""
     e = np.atleast_1d(np.asarray(energies, dtype=np.float64))
     if not eta > 0:
         raise TransportError(f"eta must be > 0 Hartree, got {eta}")
     nmax = int(dev.layer_sizes.max())
     chunk = max(1, _CHUNK_BYTES // (16 * 6 * nmax * nmax))
-    out = np.empty(e.size)
+    out = np.full(e.size, np.nan)
+    failures: dict = {}
     for start in range(0, e.size, chunk):
         ec = e[start : start + chunk]
-        sl, sr = self_energies(dev, ec, eta, left, right, wide_band, **kw)
-        out[start : start + chunk] = rgf_transmission(dev, ec, eta, sl, sr)
-    return TransmissionResult(e, out, float(eta))
+        sl, sr = self_energies(dev, ec, eta, left, right, wide_band, failures=failures, **kw)
+        ok = np.isfinite(sl).all(axis=(1, 2)) & np.isfinite(sr).all(axis=(1, 2))
+        if ok.any():
+            out[start : start + chunk][ok] = rgf_transmission(dev, ec[ok], eta, sl[ok], sr[ok])
+    return TransmissionResult(e, out, float(eta), failures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,8 @@ from hamforge.validate._layers import (
     leads_from_device,
 )
 from hamforge.validate._rgf import transmission
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "AXES",
@@ -135,12 +138,18 @@ def run_transport(
     mu = float(0.5 * (e[0] + e[-1])) if mu is None else float(mu)
     biases = np.atleast_1d(np.asarray(biases, dtype=np.float64))
 
+    skipped: dict = {}
+
     def run(grid, eta_):
         t = transmission(setup.device, grid, eta_, setup.left, setup.right, wide_band=setup.wide_band, **kw)
+        skipped.update({f"{k:.10g} Ha, eta {eta_:g}": v for k, v in t.failures.items()})
         return t.transmission
 
     t = run(e, eta)
-    cur = landauer_current(e, t, biases, mu=mu, temperature=temperature) if biases.size else np.zeros(0)
+    ok = np.isfinite(t)
+    if ok.sum() < 2:
+        raise TransportError(f"T(E) could be solved at {int(ok.sum())} of {e.size} energies: {skipped}")
+    cur = landauer_current(e[ok], t[ok], biases, mu=mu, temperature=temperature) if biases.size else np.zeros(0)
     conv: dict = {}
     if convergence:
         mid = 0.5 * (e[1:] + e[:-1])
@@ -151,11 +160,16 @@ def run_transport(
         t_fine[0::2], t_fine[1::2] = t, t_mid
         t_eta = run(e, 10.0 * eta)
         conv["energy_step_Ha"] = float(np.max(np.diff(e)))
-        conv["transmission_max_change_half_step"] = float(np.max(np.abs(np.interp(mid, e, t) - t_mid)))
-        conv["transmission_max_change_eta_x10"] = float(np.max(np.abs(t_eta - t)))
+        conv["transmission_max_change_half_step"] = float(np.nanmax(np.abs(np.interp(mid, e[ok], t[ok]) - t_mid)))
+        conv["transmission_max_change_eta_x10"] = float(np.nanmax(np.abs(t_eta - t)))
         if biases.size:
-            c_fine = landauer_current(fine, t_fine, biases, mu=mu, temperature=temperature)
-            c_eta = landauer_current(e, t_eta, biases, mu=mu, temperature=temperature)
+            fok, eok = np.isfinite(t_fine), np.isfinite(t_eta)
+            c_fine = landauer_current(fine[fok], t_fine[fok], biases, mu=mu, temperature=temperature)
+            c_eta = landauer_current(e[eok], t_eta[eok], biases, mu=mu, temperature=temperature)
             conv["current_rel_change_half_step"] = _rel_change(cur, c_fine)
             conv["current_rel_change_eta_x10"] = _rel_change(cur, c_eta)
+    if skipped:
+        # reported, never silently interpolated over: the grid point stays NaN in T(E)
+        logger.warning("%d energies left out (lead Green's function not solved): %s", len(skipped), skipped)
+        conv["skipped_energies"] = skipped
     return TransportResult(e, t, biases, cur, float(eta), mu, float(temperature), conv)
