@@ -177,3 +177,21 @@ def test_eigen_cli_and_file_errors(tmp_path, hfo2):
     write_matrix_file(other, dataclasses.replace(hfo2, H=lil.tocsr()))
     with pytest.raises(ValidationError, match=r"other\.h5: H is not symmetric"):
         validate_pair(other, ref, tmp_path / "x", n_occupied=48)
+
+
+@pytest.mark.parametrize("guess", [None, -50.0, 50.0])
+def test_gap_search_takes_few_factorizations(monkeypatch, guess):
+    """The targeted search reads the states around each shift from the same LU: at most 4 factorizations from
+    the default guess (bisection from the Rayleigh bound: 12 on this spectrum, whose "gap" is an ordinary level
+    spacing of ~2.5 mHa), and it still lands in the gap from a guess far outside the spectrum."""
+    from hamforge.validate import _spectrum
+
+    n, n_occ = 800, 300
+    h, s, lam = known_pair(n, seed=4)
+    chk = check_matrices(h, s, "pair", dense_limit=100)
+    calls = []
+    real = _spectrum._factorize
+    monkeypatch.setattr(_spectrum, "_factorize", lambda *a: calls.append(a[2]) or real(*a))
+    sigma = find_gap_energy(h, s, n_occ, chk.s_min, guess=guess)
+    assert lam[n_occ - 1] < sigma < lam[n_occ]
+    assert len(calls) <= (4 if guess is None else 12), calls
