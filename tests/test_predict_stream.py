@@ -203,3 +203,47 @@ def test_output_larger_than_the_free_disk_is_refused_before_any_work(tmp_path, m
     with pytest.raises(PredictError, match=r"needs ~.* GB .* has 1e-06 GB free"):
         _stream(model, unit.tile((2, 1, 1)), tmp_path / "o.h5", 1e-6)
     assert not called and not (tmp_path / "o.h5").exists()
+
+
+def test_ranks_write_their_own_rows_and_equal_one_process(tmp_path):
+    """``hamforge predict --parallel ranks`` under torchrun (3 gloo ranks): every rank predicts its parts, writes
+    its share of the rows to its own part file, and the joined file (virtual datasets) equals the one-process
+    streamed file (same parts and halos: H bit for bit, S too)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from hamforge.model import save_checkpoint
+    from hamforge.predict import predict_file
+
+    unit = unit_cell()
+    model = model_for(unit, edge_reads_updated=True)
+    save_checkpoint(tmp_path / "m.pt", model)
+    write_prediction(predict_structure(model, unit, n_parts=1, progress=False), tmp_path / "unit.h5", {})
+    args = [str(tmp_path / "m.pt"), str(tmp_path / "unit.h5"), "--tile", "2", "2", "1", "--atoms-per-part", "6"]
+    predict_file(*args[:2], tmp_path / "one.h5", (2, 2, 1), atoms_per_part=6, progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = tmp_path / "sub" / "ranks.h5"
+    out.parent.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=3", "--master-port", port]
+    cmd += ["-m", "hamforge.cli", "predict", *args, "-o", str(out), "--parallel", "ranks", "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    parts = sorted(p.name for p in out.parent.iterdir())
+    assert parts == ["ranks.h5", *(f"ranks.h5.part{k}of3.h5" for k in range(3))]  # no row store left behind
+    with h5py.File(out) as f:
+        assert f["images/H/data"].is_virtual and f["H/indices"].is_virtual
+    # the folder moves as a whole: the virtual datasets name their sources relative to the file
+    moved = tmp_path / "moved"
+    out.parent.rename(moved)
+    a, b = read_matrix_file(tmp_path / "one.h5"), read_matrix_file(moved / "ranks.h5")
+    assert b.provenance["ranks"] == 3 and b.provenance["n_parts"] == a.provenance["n_parts"] == 6
+    assert len(b.provenance["peak_rss_mb_ranks"]) == 3 and min(b.provenance["peak_rss_mb_ranks"]) > 0
+    for name in ("H", "S"):
+        assert (getattr(a, name) != getattr(b, name)).nnz == 0
+        assert (getattr(a.images, name) != getattr(b.images, name)).nnz == 0
+    for key in ("n_edges", "n_edges_S", "min_eigenvalue_S", "asymmetry_before_symmetrization_hartree"):
+        assert b.provenance[key] == pytest.approx(a.provenance[key], rel=1e-9), key

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["COMPRESSION", "CSRWriter", "ImageMatrices", "read_csr_group", "read_csr_rows", "write_csr_group"]
+__all__ = [
+    "COMPRESSION",
+    "CSRWriter",
+    "ImageMatrices",
+    "read_csr_group",
+    "read_csr_rows",
+    "write_csr_group",
+    "write_csr_virtual",
+]
 
 # Elements per HDF5 chunk of the resizable CSR datasets (1 MiB of float64): a block row of an atom is a few
 # thousand elements, so reading one row touches one or two chunks.
@@ -164,6 +172,33 @@ def write_csr_group(group, m: sp.csr_matrix, rows_per_slab: int = 1 << 16, dtype
     for a in range(0, m.shape[0], rows_per_slab):
         w.append_csr(m[a : a + rows_per_slab])
     w.close()
+
+
+def write_csr_virtual(group, shape, parts, dtype, index_dtype) -> None:
+    """A CSR group whose ``data`` and ``indices`` are HDF5 virtual datasets over the same CSR groups of part files
+    holding consecutive row ranges: ``parts`` = ``[(file name relative to this file, group path, local indptr)]``
+    in row order. ``indptr`` (the only O(rows) array) is stored here, offset by the parts' nnz."""
+    import h5py
+
+    nnz = [int(ptr[-1]) for _, _, ptr in parts]
+    total = int(sum(nnz))
+    for ds, dt in (("data", dtype), ("indices", index_dtype)):
+        layout = h5py.VirtualLayout(shape=(total,), dtype=dt, maxshape=(total,))
+        off = 0
+        for (fname, gpath, _), k in zip(parts, nnz):
+            if k:
+                layout[off : off + k] = h5py.VirtualSource(fname, f"{gpath}/{ds}", shape=(k,))
+            off += k
+        group.create_virtual_dataset(ds, layout, fillvalue=0)
+    pieces, off = [np.zeros(1, np.int64)], 0
+    for (_, _, ptr), k in zip(parts, nnz):
+        pieces.append(np.asarray(ptr[1:], np.int64) + off)
+        off += k
+    indptr = np.concatenate(pieces)
+    if indptr.shape[0] != int(shape[0]) + 1:
+        raise ValueError(f"CSR parts: {indptr.shape[0] - 1} rows, the matrix has {shape[0]}")
+    group.create_dataset("indptr", data=indptr, **_INDPTR_KW)
+    group.create_dataset("shape", data=np.asarray(shape, np.int64))
 
 
 def read_csr_group(r, name: str) -> sp.csr_matrix:

@@ -45,6 +45,7 @@ from hamforge.io._images import (
     ImageMatrices,
     read_csr_group,
     write_csr_group,
+    write_csr_virtual,
 )
 from hamforge.io._structure import (
     read_basis_group,
@@ -140,6 +141,11 @@ class MatrixFileWriter:
         w = CSRWriter(self.f.create_group(name), shape, dtype)
         self._open.append(w)
         return w
+
+    def write_csr_virtual(self, name: str, shape, parts, dtype, index_dtype) -> None:
+        """CSR group ``name`` as virtual datasets over part files beside this one
+        (:func:`hamforge.io._images.write_csr_virtual`)."""
+        write_csr_virtual(self.f.create_group(name), shape, parts, dtype, index_dtype)
 
     def write_csr(self, name: str, m) -> None:
         write_csr_group(self.f.create_group(name), m)

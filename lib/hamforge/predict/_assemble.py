@@ -53,8 +53,9 @@ def iter_row_slabs(nodes, edges, nl, rev, n_orb, orb_offset, edge_image, zero_im
         yield build_slab(a, b, n_orb, orb_offset, node_vals, edges_ab, edge_vals, zero_image, n_img, gamma)
 
 
-def slab_bounds(n_orb, ptr, degree_orbitals=None):
-    """``(a, b)`` atom ranges of consecutive row slabs of about ``_SLAB_ELEMENTS`` matrix elements each.
+def slab_bounds(n_orb, ptr, degree_orbitals=None, start: int = 0, stop: int | None = None):
+    """``(a, b)`` atom ranges of consecutive row slabs of about ``_SLAB_ELEMENTS`` matrix elements each, covering
+    atoms ``start .. stop - 1`` (default all).
 
     ``ptr``: (N + 1,) first edge of every row; ``degree_orbitals`` (N,): sum of the neighbours' orbitals per row
     (None: every neighbour counted with the mean orbitals per atom, an estimate that only sizes the slabs)."""
@@ -64,10 +65,10 @@ def slab_bounds(n_orb, ptr, degree_orbitals=None):
         degree_orbitals = deg * (float(n_orb.mean()) if n else 0.0)
     row_elems = n_orb * n_orb + (np.asarray(degree_orbitals, np.float64) * n_orb).astype(np.int64)
     cum = np.concatenate([[0], np.cumsum(row_elems)])
-    a = 0
-    while a < n:
+    a, stop = int(start), n if stop is None else int(stop)
+    while a < stop:
         b = int(np.searchsorted(cum, cum[a] + _SLAB_ELEMENTS, side="right")) - 1
-        b = min(max(b, a + 1), n)
+        b = min(max(b, a + 1), stop)
         yield a, b
         a = b
 

@@ -16,7 +16,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from hamforge._dist import distributed
     from hamforge.predict._predict import predict_file
 
-    halo = args.parallel == "halo"
+    halo = args.parallel in ("halo", "ranks")  # both run under torchrun/srun
     with distributed(device=args.device) if halo else contextlib.nullcontext() as ctx:
         prov = predict_file(
             args.model,
@@ -131,10 +131,12 @@ def add_predict_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--parallel",
-        choices=PARALLEL,
+        choices=(*PARALLEL, "ranks"),
         default="partitions",
-        help="partitions: augmented parts streamed through this process; halo: one part per torchrun/srun rank, "
-        "node embeddings exchanged every layer (--parts and --atoms-per-part then unused; rank 0 writes)",
+        help="partitions: parts streamed through this process (memory of one part); ranks: the same parts shared "
+        "by the torchrun/srun ranks, each writing its rows to OUT.h5.part<r>of<W>.h5 beside OUT.h5 (keep them: "
+        "OUT.h5 reads them as HDF5 virtual datasets); halo: one graph, one part per rank, node embeddings "
+        "exchanged every layer, gathered and written by rank 0 (in memory)",
     )
     p.add_argument("--device", default=None, help="torch device (default: where the checkpoint loads, cpu)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for the exact S (default BASIS_MOLOPT)")

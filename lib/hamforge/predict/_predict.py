@@ -33,7 +33,8 @@ from hamforge.predict._inputs import (
     model_basis,
     structure_kinds,
 )
-from hamforge.predict._stream import gamma_needed, stream_prediction
+from hamforge.predict._stream import stream_prediction
+from hamforge.predict._stream_write import gamma_needed
 from hamforge.predict._symmetry import symmetrize_blocks
 
 __all__ = [
@@ -320,8 +321,11 @@ def predict_file(
     reps = [int(x) for x in np.asarray(tile).tolist()]
     prov = {"model": str(model_path), "structure": str(structure_path), "tiling": reps, **(provenance or {})}
     inputs = [model_path, structure_path]
-    streamed = options.get("parallel", "partitions") == "partitions" and options.get("symmetrize", True)
-    if streamed and options.get("overlap", True) and options.get("method", "lownn") != "metis":
+    parallel = options.get("parallel", "partitions")
+    streamed = parallel in ("partitions", "ranks") and options.get("symmetrize", True)
+    if parallel == "ranks" and not (streamed and options.get("overlap", True)):
+        raise PredictError("parallel 'ranks' is the streamed prediction: it needs overlap=True, symmetrize=True")
+    if streamed and options.get("overlap", True) and (options.get("method", "lownn") != "metis" or parallel == "ranks"):
         # the default: memory of one part (hamforge.predict._stream); the partitioner is Low-NN on positions
         basis = model_basis(ck.config)
         s_range = _overlap_range(
@@ -348,6 +352,7 @@ def predict_file(
             progress=options.get("progress"),
             overlap_check_orbitals=check,
             device=options.get("device"),
+            parallel=parallel,
         )
     pred = predict_structure(model, structure, atom_kind, **options)
     if pred is None:  # parallel="halo": rank 0 writes

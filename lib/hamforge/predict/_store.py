@@ -8,6 +8,10 @@ values; ``keys`` int64 ``j * K + image`` per edge, rows sorted by ``(j, R)``) an
 per atom (where its row starts, its degree). A row is appended whole by the part that owns it and read back
 (with its partners' blocks) by the assembly, slab by slab, through short-lived memory maps, so the resident
 memory is one slab and its partners.
+
+Across ranks (``parallel="ranks"``) every rank appends the rows of its own parts to its own store in a shared
+folder; :meth:`RowStore.merge` then exchanges the per-atom tables (an all-reduce of O(N) integers), after which
+any rank reads any row, from whichever rank's files hold it.
 """
 
 from __future__ import annotations
@@ -34,15 +38,16 @@ class RowStore:
         self.edge_start = np.zeros(n, np.int64)  # first edge of the row in ``keys``
         self.val_start = np.zeros(n, np.int64)  # first value of the row in ``edges``
         self.degree = np.zeros(n, np.int64)
-        self.rank = np.full(n, -1, np.int64)  # position of the row in store order
+        self.owner = np.full(n, -1, np.int64)  # which store (rank) holds the row
         self._count = {"nodes": 0, "edges": 0, "keys": 0, "rows": 0}
         self._files = {name: open(self.folder / f"{name}.bin", "wb") for name in ("nodes", "edges", "keys")}
+        self.folders, self.counts = [self.folder], [self._count]
 
     def append(self, atoms, node_data, i, j, img, edge_data) -> None:
         """Rows of ``atoms`` (sorted): their on-site blocks (flat, in ``atoms`` order) and every edge
         ``(i, j, image)`` centred on them (sorted by ``(i, j, R)``) with its flat blocks ``edge_data``."""
         atoms = np.asarray(atoms, np.int64)
-        if np.any(self.rank[atoms] >= 0):
+        if np.any(self.owner[atoms] >= 0):
             raise ValueError("row store: a row was appended twice")
         n_orb = self.n_orb
         deg = np.bincount(np.searchsorted(atoms, i), minlength=atoms.shape[0])
@@ -52,7 +57,7 @@ class RowStore:
         self.edge_start[atoms] = c["keys"] + np.cumsum(deg) - deg
         self.val_start[atoms] = c["edges"] + np.cumsum(row_vals.astype(np.int64)) - row_vals.astype(np.int64)
         self.degree[atoms] = deg
-        self.rank[atoms] = c["rows"] + np.arange(atoms.shape[0])
+        self.owner[atoms] = 0
         keys = np.asarray(j, np.int64) * self.n_images + np.asarray(img, np.int64)
         for name, arr in (("nodes", node_data), ("edges", edge_data), ("keys", keys)):
             arr = np.ascontiguousarray(arr, np.int64 if name == "keys" else np.float64)
@@ -63,14 +68,47 @@ class RowStore:
     def close_writing(self) -> None:
         for f in self._files.values():
             f.close()
-        missing = np.flatnonzero(self.rank < 0)
+
+    def check_complete(self) -> None:
+        missing = np.flatnonzero(self.owner < 0)
         if missing.size:
             raise ValueError(f"row store: {missing.size} rows never predicted (first: atom {int(missing[0])})")
 
-    def _map(self, name: str, dtype):
-        if self._count[name] == 0:
+    def merge(self, rank: int) -> None:
+        """Collective over the torch.distributed ranks: afterwards every rank reads every rank's rows (the stores'
+        folders must be on a file system all ranks see)."""
+        import torch
+        import torch.distributed as dist
+
+        mine = self.owner >= 0
+        tables = np.stack([self.node_start, self.edge_start, self.val_start, self.degree, self.owner])
+        tables[:, ~mine] = -1
+        tables[4, mine] = rank
+        t = torch.from_numpy(tables)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self.node_start, self.edge_start, self.val_start, self.degree, self.owner = (
+            np.ascontiguousarray(a) for a in t.numpy()
+        )
+        shared = [None] * dist.get_world_size()
+        dist.all_gather_object(shared, (str(self.folder), dict(self._count)))
+        self.folders = [Path(f) for f, _ in shared]
+        self.counts = [c for _, c in shared]
+
+    def _map(self, owner: int, name: str, dtype):
+        count = self.counts[owner][name]
+        if count == 0:
             return np.zeros(0, dtype)
-        return np.memmap(self.folder / f"{name}.bin", dtype=dtype, mode="r", shape=(self._count[name],))
+        return np.memmap(self.folders[owner] / f"{name}.bin", dtype=dtype, mode="r", shape=(count,))
+
+    def _gather(self, name: str, dtype, pos: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        """Values at offsets ``pos`` of file ``name`` of the stores ``owner`` (per position), as a copy."""
+        out = np.empty(pos.shape[0], dtype)
+        for o in np.unique(owner).tolist():
+            sel = np.flatnonzero(owner == o)
+            m = self._map(o, name, dtype)
+            out[sel] = m[pos[sel]]
+            del m
+        return out
 
     def read_slab(self, a: int, b: int):
         """Rows ``a .. b - 1``: ``(node_data, i, j, img, edge_data, rev_data, rev_pos)``.
@@ -80,36 +118,44 @@ class RowStore:
         copies (the memory maps are closed on return).
         """
         atoms = np.arange(a, b, dtype=np.int64)
-        n_orb, k = self.n_orb, self.n_images
-        nodes, edges, keys = self._map("nodes", np.float64), self._map("edges", np.float64), self._map("keys", np.int64)
-        try:
-            node_data = np.array(nodes[ranges(self.node_start[atoms], n_orb[atoms] ** 2)])
-            key = np.array(keys[ranges(self.edge_start[atoms], self.degree[atoms])])
-            i = np.repeat(atoms, self.degree[atoms])
-            j, img = key // k, key % k
-            edge_data = np.array(edges[ranges(self.val_start[atoms], self._row_lengths(atoms))])
-            rev_val, rev_pos = self._reverse(keys, i, j, img)
-            rev_data = np.array(edges[ranges(rev_val, n_orb[j] * n_orb[i])])
-        finally:
-            del nodes, edges, keys
+        n_orb, k, own = self.n_orb, self.n_images, self.owner
+        node_data = self._gather(
+            "nodes",
+            np.float64,
+            ranges(self.node_start[atoms], n_orb[atoms] ** 2),
+            np.repeat(own[atoms], n_orb[atoms] ** 2),
+        )
+        key = self._keys(atoms)
+        i = np.repeat(atoms, self.degree[atoms])
+        j, img = key // k, key % k
+        lengths = self._row_lengths(atoms)
+        edge_data = self._gather(
+            "edges", np.float64, ranges(self.val_start[atoms], lengths), np.repeat(own[atoms], lengths)
+        )
+        rev_val, rev_pos = self._reverse(i, j, img)
+        sizes = n_orb[j] * n_orb[i]
+        rev_data = self._gather("edges", np.float64, ranges(rev_val, sizes), np.repeat(own[j], sizes))
         return node_data, i, j, img, edge_data, rev_data, rev_pos
+
+    def _keys(self, atoms) -> np.ndarray:
+        """The keys of the rows of ``atoms``, row after row."""
+        deg = self.degree[atoms]
+        return self._gather("keys", np.int64, ranges(self.edge_start[atoms], deg), np.repeat(self.owner[atoms], deg))
 
     def _row_lengths(self, atoms) -> np.ndarray:
         """Values per row (``n_i * sum_j n_j``), from the rows' keys."""
-        keys = self._map("keys", np.int64)
-        nbr = np.array(keys[ranges(self.edge_start[atoms], self.degree[atoms])]) // self.n_images
-        del keys
+        nbr = self._keys(atoms) // self.n_images
         owner = np.repeat(np.arange(atoms.shape[0]), self.degree[atoms])
         return self.n_orb[atoms] * np.bincount(owner, weights=self.n_orb[nbr], minlength=atoms.shape[0]).astype(
             np.int64
         )
 
-    def _reverse(self, keys, i, j, img):
-        """Value offsets (in ``edges``) and row positions of the reverse edges ``(j, i, -R)``."""
+    def _reverse(self, i, j, img):
+        """Value offsets (in the ``edges`` file of the row's store) and row positions of the reverse edges."""
         n, k = self.n_orb.shape[0], self.n_images
         rows = np.unique(j)
         deg = self.degree[rows]
-        got = np.array(keys[ranges(self.edge_start[rows], deg)])  # the partner rows' keys, row by row
+        got = self._keys(rows)  # the partner rows' keys, row by row
         owner = np.repeat(np.arange(rows.shape[0], dtype=np.int64), deg)
         composite = owner * (n * k) + got  # sorted: rows in order, each row sorted by (j, R)
         want = np.searchsorted(rows, j) * (n * k) + i * k + (k - 1 - img)  # image -R is k - 1 - image

@@ -19,37 +19,31 @@ from __future__ import annotations
 
 import logging
 import math
-import resource
+import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from hamforge.basis import OverlapCalculator, build_layout, orbital_table
+from hamforge.basis import build_layout, orbital_table
 from hamforge.geometry import frozen_neighbor_list
 from hamforge.graph import coupled_to_blocks
 from hamforge.graph._search import NeighborSearch
-from hamforge.io import matrix_file_writer
 from hamforge.model import EDGE_INDEX, EDGE_OUT, EDGE_VEC, NODE_OUT, NUMBERS
 from hamforge.partition import partition_atoms
-from hamforge.predict._assemble import build_slab, slab_bounds
 from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART
 from hamforge.predict._inputs import PredictError
 from hamforge.predict._store import RowStore
-from hamforge.predict._stream_blocks import Asymmetry, onsite, overlap_rows, pair_key, symmetrize
+from hamforge.predict._stream_write import WriteJob, peak_rss_mb, write_matrices
 
-__all__ = ["ImageBox", "gamma_needed", "peak_rss_mb", "stream_prediction"]
+__all__ = ["ImageBox", "stream_prediction"]
 
 logger = logging.getLogger(__name__)
 
 _UNCOUPLE_CHUNK = 1 << 16
-
-
-def peak_rss_mb() -> float:
-    """High-water mark of this process's resident memory (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class ImageBox:
@@ -102,9 +96,15 @@ def stream_prediction(
     progress: bool | None = None,
     overlap_check_orbitals: int = 50_000,
     device=None,
+    parallel: str = "partitions",
 ):
     """Predict H (and compute the exact S to ``s_range``) of ``structure`` and write the matrix file ``path``
-    (version 3) with bounded memory. Returns the provenance written."""
+    (version 3) with bounded memory. Returns the provenance written (None on ranks other than 0).
+
+    ``parallel="ranks"``: collective over the torch.distributed ranks (torchrun/srun): rank r predicts parts
+    r, r + W, ... into its own row store, writes its contiguous share of the rows into ``path.part<r>of<W>.h5``,
+    and rank 0 writes ``path``, whose CSR data are HDF5 virtual datasets over those files (keep them beside it).
+    No rank gathers the matrices; each holds its parts, one row slab, and O(N) integers."""
     from hamforge.predict._inputs import model_basis
 
     cfg = model.config
@@ -134,9 +134,11 @@ def stream_prediction(
     if progress is None:
         progress = sys.stderr.isatty()
     used = np.zeros(box.n, bool)
-    folder = tempfile.mkdtemp(prefix=".hamforge-rows-", dir=str(_parent(path)))
-    store = RowStore(folder, n_orb, box.n)
+    rank, world = _rank_world(parallel)
+    folder = _shared_folder(path, rank, world)
+    store = RowStore(Path(folder) / f"rank{rank}", n_orb, box.n)
     try:
+        mine = [p for p in range(n_parts) if p % world == rank]
         _predict_parts(
             model,
             cfg,
@@ -144,7 +146,7 @@ def stream_prediction(
             atom_kind,
             structure,
             assignment,
-            n_parts,
+            mine,
             (search_h, search_s),
             box,
             store,
@@ -154,31 +156,23 @@ def stream_prediction(
             device,
         )
         store.close_writing()
+        if world > 1:
+            used = _merge(store, used, rank)
+        store.check_complete()
         halo = 1 if cfg.n_layers == 1 and not cfg.edge_reads_updated else int(cfg.halo)
         prov = {**(provenance or {}), "n_parts": int(n_parts), "halo": halo if n_parts > 1 else 0}
-        prov = _assemble(
-            store,
-            structure,
-            basis,
-            tab,
-            box,
-            used,
-            search_s,
-            path,
-            h_dtype,
-            prov,
-            inputs,
-            overlap_check_orbitals,
-            times,
-            progress,
-            basis_file,
-            float(cfg.r_cut),
-        )
+        if world > 1:
+            prov["ranks"] = world
+        job = WriteJob(store, structure, basis, tab, box, used, search_s, h_dtype, times, progress, basis_file)
+        prov = write_matrices(job, path, prov, inputs, overlap_check_orbitals, float(cfg.r_cut), rank, world)
     finally:
         store.remove()
-        import shutil
+        if world > 1:
+            import torch.distributed as dist
 
-        shutil.rmtree(folder, ignore_errors=True)
+            dist.barrier()  # every rank has read every store
+        if rank == 0:
+            shutil.rmtree(folder, ignore_errors=True)
     logger.info(
         "%s: %d atoms in %.1f s, peak memory %.0f MB (disk estimate was %.2g GB)",
         path,
@@ -218,6 +212,38 @@ def _check_disk(path, n_orb, search_h, search_s, h_bytes: int) -> float:
     return file_bytes + store_bytes
 
 
+def _rank_world(parallel: str) -> tuple[int, int]:
+    if parallel == "partitions":
+        return 0, 1
+    import torch.distributed as dist
+
+    if parallel != "ranks" or not dist.is_initialized():
+        raise PredictError(f"parallel: {parallel!r} needs torch.distributed ranks (torchrun/srun) for 'ranks'")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _shared_folder(path, rank: int, world: int) -> str:
+    """The row stores' folder beside the output (rank 0 makes it, every rank learns its name)."""
+    name = [tempfile.mkdtemp(prefix=".hamforge-rows-", dir=str(_parent(path))) if rank == 0 else None]
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(name, src=0)
+    Path(name[0], f"rank{rank}").mkdir()
+    return name[0]
+
+
+def _merge(store, used, rank):
+    """Every rank's rows readable everywhere; the images met by any rank."""
+    import torch
+    import torch.distributed as dist
+
+    store.merge(rank)
+    u = torch.from_numpy(used.astype(np.uint8))
+    dist.all_reduce(u, op=dist.ReduceOp.MAX)
+    return u.numpy().astype(bool)
+
+
 def _parent(path):
     from pathlib import Path
 
@@ -251,7 +277,7 @@ def _parts(structure, r_cut, n_parts, method) -> np.ndarray:
 
 
 def _predict_parts(
-    model, cfg, basis, atom_kind, structure, assignment, n_parts, searches, box, store, used, times, progress, device
+    model, cfg, basis, atom_kind, structure, assignment, mine, searches, box, store, used, times, progress, device
 ):
     from tqdm import tqdm
 
@@ -263,7 +289,7 @@ def _predict_parts(
     atom_kind = np.asarray(atom_kind, np.int64)
     numbers_all = torch.as_tensor(atom_kind)
     order = np.argsort(assignment, kind="stable")
-    bounds = np.searchsorted(assignment[order], np.arange(n_parts + 1))
+    bounds = np.searchsorted(assignment[order], np.arange(int(assignment.max(initial=0)) + 2))
     prune = cfg.n_layers == 1 and not cfg.edge_reads_updated  # as in _infer: edges into halo atoms are dead work
     halo = 1 if prune else int(cfg.halo)
     search_net = search_h
@@ -271,10 +297,12 @@ def _predict_parts(
         # the network runs on the edges shorter than net_r_cut only (the model decides on its float32 distance):
         # the halo's own edges are needed only up to that range (a margin covers the float32 rounding)
         search_net = NeighborSearch(structure.positions, structure.cell, structure.pbc, cfg.net_r_cut * (1 + 1e-5))
-    bar = tqdm(total=assignment.shape[0], desc="predict", unit="atom", disable=not progress, leave=False)
+    total = int(sum(bounds[p + 1] - bounds[p] for p in mine))
+    bar = tqdm(total=total, desc="predict", unit="atom", disable=not progress, leave=False)
     t_start = time.perf_counter()
     try:
-        for p in range(n_parts):
+        done = 0
+        for p in mine:
             labelled = order[bounds[p] : bounds[p + 1]]
             t0 = time.perf_counter()
             es, nodes, n_first = _augmented(search_h, search_net, labelled, halo, prune)
@@ -322,7 +350,7 @@ def _predict_parts(
             store.append(nodes[:n_lab], node_data, li, lj, img, edge_data)
             times["uncouple_s"] += time.perf_counter() - t0
             bar.update(n_lab)
-            done = bounds[p + 1]
+            done += n_lab
             bar.set_postfix(
                 atoms_s=f"{done / max(time.perf_counter() - t_start, 1e-9):.0f}",
                 peak_mb=f"{peak_rss_mb():.0f}",
@@ -355,125 +383,3 @@ def _augmented(search, search_net, labelled, halo: int, prune: bool):
         return sets[0], np.concatenate(layers), sets[0].n_edges
     es = EdgeSet(*(np.concatenate([getattr(e, f) for e in sets]) for f in EdgeSet.__slots__))
     return es, np.concatenate(layers), sets[0].n_edges
-
-
-def gamma_needed(structure, r_max: float) -> bool:
-    """True when two images of one atom pair (or an atom and its image) can both lie within ``r_max``: the
-    Gamma matrices are then sums of several image blocks and the file stores them. Otherwise every Gamma element
-    is one image element, which readers derive exactly."""
-    pbc = np.asarray(structure.pbc, bool)
-    if not pbc.any():
-        return False
-    periodic = np.flatnonzero(pbc)
-    dual = np.linalg.pinv(np.asarray(structure.cell, np.float64)[periodic])
-    heights = 1.0 / np.linalg.norm(dual, axis=0)  # lattice-plane spacings: no lattice vector is shorter
-    return bool(heights.min() <= 2.0 * r_max * (1 + 1e-9))
-
-
-def _assemble(
-    store,
-    structure,
-    basis,
-    tab,
-    box,
-    used,
-    search_s,
-    path,
-    h_dtype,
-    provenance,
-    inputs,
-    check_limit,
-    times,
-    progress,
-    basis_file,
-    r_cut,
-):
-    """Second sweep (module docstring): row slabs in atom order into the matrix file; returns the provenance."""
-    import scipy.sparse as sp
-    from tqdm import tqdm
-
-    t_write = time.perf_counter()
-    n_orb, offs, norb = np.asarray(tab.n_orb, np.int64), np.asarray(tab.offset, np.int64), int(tab.n_orbitals)
-    n, kc = n_orb.shape[0], box.n
-    zero_c = int(box.index(np.zeros((1, 3), np.int64))[0])
-    used[zero_c] = True
-    final = np.cumsum(used) - 1
-    shifts = box.shifts(np.flatnonzero(used))
-    k, zero = shifts.shape[0], int(final[zero_c])
-    gamma = gamma_needed(structure, search_s.r_cut)
-    kinds = np.asarray(structure.kinds).astype(str)
-    used_basis = {kd: basis[kd] for kd in sorted(set(kinds.tolist()))}
-    overlaps = OverlapCalculator(structure.positions, structure.cell, kinds, used_basis, basis_file=basis_file)
-    asym, s_asym = Asymmetry(), Asymmetry()
-    check = norb <= check_limit
-    keep_s, n_edges_s = [], 0
-    ptr = np.concatenate([[0], np.cumsum(store.degree)])
-    grow = 1.0 + (search_s.r_cut / max(r_cut, 1e-9)) ** 3  # S rows are this much longer
-    bar = tqdm(total=n, desc="write", unit="atom", disable=not progress, leave=False)
-    with matrix_file_writer(path, structure, used_basis, dict(provenance or {}), inputs=inputs) as w:
-        w.write_shifts(shifts)
-        iw = {"H": w.csr_writer("images/H", (norb, k * norb), h_dtype), "S": w.csr_writer("images/S", (norb, k * norb))}
-        gw = {"H": w.csr_writer("H", (norb, norb), h_dtype), "S": w.csr_writer("S", (norb, norb))} if gamma else {}
-        for a, b in slab_bounds(n_orb, ptr, store.degree * float(n_orb.mean()) * grow):
-            atoms = np.arange(a, b, dtype=np.int64)
-            # H: raw rows and their partners' blocks from the store, symmetrized
-            node_raw, i, j, img, edge_raw, rev_raw, _ = store.read_slab(a, b)
-            key = pair_key(i, j, img, n, kc)
-            first = i * (n * kc) + j * kc + img == key
-            h_edges = symmetrize(edge_raw, rev_raw, n_orb[i], n_orb[j], asym, first)
-            h_nodes = onsite(node_raw, n_orb[atoms], asym)
-            # S: exact blocks, each pair in its canonical orientation
-            t0 = time.perf_counter()
-            es = search_s.edges(atoms)
-            s_img = box.index(es.shift)
-            s_key = pair_key(es.i, es.j, s_img, n, kc)
-            s_edges = overlap_rows(overlaps, es, s_img, s_key, n, kc, n_orb)
-            s_nodes = onsite(overlaps.node_blocks(atoms), n_orb[atoms], s_asym)
-            n_edges_s += es.n_edges
-            times["overlap_s"] += time.perf_counter() - t0
-            for name, nodes_v, edges_t, vals in (
-                ("H", h_nodes, (i, j, final[img], key), h_edges),
-                ("S", s_nodes, (es.i, es.j, final[s_img], s_key), s_edges),
-            ):
-                want_gamma = gamma or (name == "S" and check)
-                g, im = build_slab(a, b, n_orb, offs, nodes_v, edges_t, vals, zero, k, want_gamma)
-                iw[name].append_csr(im)
-                if gamma:
-                    gw[name].append_csr(g)
-                if name == "S" and check:
-                    keep_s.append(g)
-            bar.update(b - a)
-            bar.set_postfix(peak_mb=f"{peak_rss_mb():.0f}", refresh=False)
-        bar.close()
-        prov = w.provenance
-        prov.update(
-            {
-                "n_atoms": int(n),
-                "n_edges": int(ptr[-1]),
-                "r_cut": float(r_cut),
-                "symmetrized": True,
-                "asymmetry_before_symmetrization_hartree": asym.report(),
-                "overlap_asymmetry_before_symmetrization": s_asym.report(),
-                "n_edges_S": int(n_edges_s),
-                "gamma_stored": bool(gamma),
-                "h_dtype": np.dtype(h_dtype).name,
-            }
-        )
-        if check:
-            from hamforge.basis import OverlapError, check_overlap_positive
-
-            try:
-                lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
-            except OverlapError as exc:
-                raise PredictError(
-                    f"{exc}; the overlap truncated at {search_s.r_cut} Angstrom is not positive definite "
-                    "(a smaller --overlap-eps widens the range)"
-                ) from None
-            prov["min_eigenvalue_S"] = lam
-        else:
-            prov["min_eigenvalue_S"] = None
-        times["write_s"] = time.perf_counter() - t_write - times["overlap_s"]
-        prov["timings_s"] = dict(times)
-        prov["peak_rss_mb"] = peak_rss_mb()
-        out = dict(prov)
-    return out
