@@ -18,6 +18,7 @@ from hamforge.io._atomic import (
 from hamforge.io._export import (
     EXPORT_FORMATS,
     ExportError,
+    export_file,
     export_matrices,
     sisl_geometry,
     sisl_hamiltonian,
@@ -107,6 +108,7 @@ __all__ = [
     "write_csv_atomic",
     "check_assignment",
     "check_output_path",
+    "export_file",
     "export_matrices",
     "file_sha256",
     "graph_digest",

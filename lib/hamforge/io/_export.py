@@ -12,7 +12,9 @@
   matrices and is written with ``nsc = (1, 1, 1)``. Orbitals are ``sisl.AtomicOrbital(n, l, m)`` per shell in
   basis-file order, m = -l..l (CP2K's order, which is sisl's), tagged with the kind label.
 
-Every file is written atomically.
+Every file is written atomically. :func:`export_file` streams ``mm`` and ``csr`` from a matrix file row slab
+by row slab (memory of one slab, whatever the size); ``tshs`` needs the whole matrices in memory (sisl builds
+its sparse Hamiltonian at once), which it says with the estimate before it starts.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import scipy.sparse as sp
 from hamforge.io._atomic import atomic_path, check_output_path
 from hamforge.io.units import HARTREE_TO_EV
 
-__all__ = ["EXPORT_FORMATS", "ExportError", "export_matrices", "sisl_geometry", "sisl_hamiltonian"]
+__all__ = ["EXPORT_FORMATS", "ExportError", "export_file", "export_matrices", "sisl_geometry", "sisl_hamiltonian"]
 
 EXPORT_FORMATS = ("mm", "csr", "tshs")
 # Matrix elements written per text chunk of the CSR export (bounds the formatted strings to ~100 MB).
@@ -56,6 +58,72 @@ def export_matrices(data, fmt: str, prefix: str | os.PathLike, source: str = "<m
     out = prefix.with_name(prefix.name + ".TSHS")
     _write_tshs(out, data, source)
     return [out]
+
+
+# Rows per slab of a streamed export (a-Si SZV: ~2,500 elements per row of H, so ~40 MB of values per slab).
+_ROWS_PER_SLAB = 1 << 14
+
+
+def export_file(path: str | os.PathLike, fmt: str, prefix: str | os.PathLike) -> list[Path]:
+    """Export the matrix file ``path`` (module docstring); ``mm`` and ``csr`` stream row slabs of the Gamma
+    matrices (:func:`hamforge.io.read_matrix_rows`), ``tshs`` reads the whole file."""
+    import logging
+
+    import h5py
+
+    from hamforge.io._matrices import read_matrix_file, read_matrix_rows
+
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"--format: expected one of {EXPORT_FORMATS}, got {fmt!r}")
+    prefix, source = Path(prefix), str(path)
+    if fmt == "tshs":
+        with h5py.File(path, "r") as f:
+            size = sum(f[g]["data"].size * 12 for g in ("images/H", "images/S", "H", "S") if g in f)
+        logging.getLogger(__name__).info(
+            "%s: TSHS is written by sisl from the whole matrices in memory (~%.2g GB here)", path, 2 * size / 1e9
+        )
+        return export_matrices(read_matrix_file(path, images=True), fmt, prefix, source)
+    data = read_matrix_file(path, images=False) if _small(path) else None
+    if data is not None:  # small: the whole-matrix writers (scipy's mmwrite)
+        return export_matrices(data, fmt, prefix, source)
+    names = (".H.mtx", ".S.mtx") if fmt == "mm" else (".KS.csr", ".S.csr")
+    outs = [prefix.with_name(prefix.name + n) for n in names]
+    for out, which in zip(outs, ("H", "S")):
+        n = read_matrix_rows(path, which, slice(0, 0)).shape[1]
+        slabs = (read_matrix_rows(path, which, slice(a, a + _ROWS_PER_SLAB)) for a in range(0, n, _ROWS_PER_SLAB))
+        _stream_text(out, fmt, slabs, n, _nnz(path, which), source)
+    return outs
+
+
+def _small(path) -> bool:
+    """True when the whole Gamma matrices take less than ~1 GB (then they are read at once)."""
+    return _nnz(path, "H") + _nnz(path, "S") < (1 << 26)
+
+
+def _nnz(path, which: str) -> int:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return int(f[which]["data"].shape[0]) if which in f else int(f[f"images/{which}"]["data"].shape[0])
+
+
+def _stream_text(path: Path, fmt: str, slabs, n: int, nnz: int, source: str) -> None:
+    """Matrix Market (coordinate real general, 17 significant digits) or CP2K CSR text, slab by slab."""
+    import pandas as pd
+
+    check_output_path(path, [source])
+    row0 = 0
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        if fmt == "mm":  # nnz of a Gamma matrix derived from images = the images' nnz (one term per element)
+            fh.write(f"%%MatrixMarket matrix coordinate real general\n%\n% hamforge export of {source}\n")
+            fh.write(f"{n} {n} {nnz}\n")
+        for m in slabs:
+            m.sort_indices()
+            rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) + row0 + 1
+            frame = pd.DataFrame({"r": rows, "c": m.indices.astype(np.int64) + 1, "v": m.data})
+            fmt_v = "%.16e" if fmt == "mm" else "%.16E"
+            frame.to_csv(fh, sep=" ", header=False, index=False, float_format=fmt_v, lineterminator="\n")
+            row0 += m.shape[0]
 
 
 def _write_mm(path: Path, m, source: str) -> None:

@@ -75,11 +75,10 @@ def _positive(text: str) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from hamforge.io import export_matrices, read_matrix_file
+    from hamforge.io import export_file
 
-    data = read_matrix_file(args.file, images=args.format == "tshs")
     prefix = Path(args.output) if args.output else Path(args.file).with_suffix("")
-    for p in export_matrices(data, args.format, prefix, source=str(args.file)):
+    for p in export_file(args.file, args.format, prefix):
         logging.getLogger("hamforge").info("wrote %s", p)
     return 0
 
