@@ -57,7 +57,11 @@ def add_release_parsers(subparsers) -> None:
     )
     p.add_argument("--material", default=None, help="material name in the config (default: MATERIAL_DIR's name)")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="release folder (default MATERIAL_DIR/release)")
-    p.add_argument("--force", action="store_true", help="replace DIR even if it is not a hamforge release")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace DIR also when it is a previous release with a damaged manifest.json (never other folders)",
+    )
     p.set_defaults(func=_cmd_release)
 
     v = subparsers.add_parser(

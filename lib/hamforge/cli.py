@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,6 +36,25 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         except (ImportError, AttributeError):
             continue
     return tuple(out) + (FileNotFoundError,)
+
+
+# Arguments that name what a command writes; every other argument naming an existing path is an input.
+_OUTPUT_ARGS = ("output", "out_dir")
+
+
+def _guard_paths(args: argparse.Namespace) -> None:
+    """One guard for every command: no output may be an input or a folder holding one (through links)."""
+    from hamforge.io import check_apart
+
+    inputs = []
+    for key, value in vars(args).items():
+        if key in _OUTPUT_ARGS or key in ("func", "command"):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.lexists(v):
+                inputs.append(v)
+    out_dir = getattr(args, "out_dir", None)
+    check_apart([getattr(args, k, None) for k in _OUTPUT_ARGS], inputs, folders_written_into=[out_dir])
 
 
 def _cmd_parse_cp2k(args: argparse.Namespace) -> int:
@@ -446,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
     try:
+        _guard_paths(args)
         return int(args.func(args) or 0)
     except _user_error_types() as exc:
         if args.verbose:

@@ -26,6 +26,7 @@ __all__ = [
     "OutputPathError",
     "atomic_path",
     "atomic_paths",
+    "check_apart",
     "check_output_path",
     "staged_directory",
     "write_csv_atomic",
@@ -42,6 +43,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_apart(
+    outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike], *, folders_written_into=()
+) -> None:
+    """Refuse any output that is an input (also through symbolic or hard links) or a folder that contains one:
+    replacing it would destroy what the command reads. ``OutputPathError`` names both. Outputs in
+    ``folders_written_into`` are folders a command adds files to (never replaces): only "is an input" applies."""
+    ins = [Path(i) for i in inputs if i is not None and (Path(i).exists() or Path(i).is_symlink())]
+    for o in outputs:
+        if o is None:
+            continue
+        po = Path(o)
+        ro = Path(os.path.realpath(po))
+        for pi in ins:
+            ri = Path(os.path.realpath(pi))
+            if ro == ri or ((po.exists() or po.is_symlink()) and _same_file(po, pi)):
+                raise OutputPathError(f"{o}: output is the input {pi}; choose another output path")
+            if ri.is_relative_to(ro) and o not in folders_written_into:
+                raise OutputPathError(f"{o}: output folder contains the input {pi}; choose another output path")
 
 
 def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:

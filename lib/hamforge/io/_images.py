@@ -25,6 +25,7 @@ __all__ = [
     "COMPRESSION",
     "CSRWriter",
     "ImageMatrices",
+    "NonFiniteError",
     "read_csr_group",
     "read_csr_rows",
     "write_csr_group",
@@ -110,6 +111,10 @@ class ImageMatrices:
                 fail(f"/images/{name}", "non-finite values")
 
 
+class NonFiniteError(ValueError):
+    """A matrix about to be written holds NaN or infinite values (nothing is written)."""
+
+
 class CSRWriter:
     """Append a CSR matrix of known ``shape`` to HDF5 group ``group`` row slab by row slab.
 
@@ -142,6 +147,10 @@ class CSRWriter:
         if self._row + rows > self.shape[0]:
             raise ValueError(f"CSR slab: {self._row + rows} rows exceed the matrix's {self.shape[0]}")
         n = len(data)
+        if n and not np.all(np.isfinite(data)):
+            raise NonFiniteError(
+                f"/{self.group.name.lstrip('/')}: non-finite values in rows {self._row}..{self._row + rows - 1}"
+            )
         if n:
             self._data.resize((self._nnz + n,))
             self._indices.resize((self._nnz + n,))

@@ -43,6 +43,7 @@ from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._images import (
     CSRWriter,
     ImageMatrices,
+    NonFiniteError,
     read_csr_group,
     write_csr_group,
     write_csr_virtual,
@@ -183,7 +184,10 @@ def matrix_file_writer(
         o.create_dataset("l", data=tab.l)
         o.create_dataset("m", data=tab.m)
         w = MatrixFileWriter(f, tab.n_orbitals, prov)
-        yield w
+        try:
+            yield w
+        except NonFiniteError as exc:
+            raise MatrixFileError(f"{path}: {exc}; nothing written") from None
         for c in w._open:
             c.close()
         need = ("images/shifts", "images/H", "images/S") if "images" in f else ("H", "S")

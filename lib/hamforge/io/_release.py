@@ -156,19 +156,25 @@ def _seeds(material: Mapping[str, Any], material_dir: Path) -> dict[str, Any]:
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
+    """An existing ``out_dir`` may be replaced when empty or a release; ``force`` also takes a release whose
+    manifest is unreadable, never a folder without a manifest (it would delete what is not a release)."""
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise ReleaseError(f"{out_dir}: exists and is not a directory")
-    if not any(out_dir.iterdir()) or force:
+    if not any(out_dir.iterdir()):
         return
     manifest = out_dir / MANIFEST
     try:
         fmt = json.loads(manifest.read_text()).get("format")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         fmt = None
-    if fmt != RELEASE_FORMAT:
-        raise ReleaseError(f"{out_dir}: not empty and not a hamforge release; refusing to replace it (use force)")
+    if fmt == RELEASE_FORMAT or (force and manifest.is_file() and not manifest.is_symlink()):
+        return
+    raise ReleaseError(
+        f"{out_dir}: not empty and not a hamforge release; refusing to replace it"
+        + (" (--force only replaces a previous release, also one with a damaged manifest.json)" if force else "")
+    )
 
 
 def make_release(

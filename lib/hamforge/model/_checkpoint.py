@@ -92,6 +92,14 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{path}: state dict does not match the config: {exc}") from None
+    bad = [
+        name for name, t in payload["state_dict"].items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if bad:
+        raise ValueError(
+            f"{path}: state_dict: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} hold NaN or infinite values; "
+            "this model would predict garbage (a diverged training?)"
+        )
     model.eval()
     return Checkpoint(model=model, config=config, extra=payload.get("extra"))
 

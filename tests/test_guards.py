@@ -1,0 +1,125 @@
+"""What no command may do (issue 22): destroy an input, or report garbage as success.
+
+One mechanism per class, tested through the CLI on several commands: the output-path guard of every command
+(``hamforge.io.check_apart``: an output that is an input, also through symbolic and hard links, or a folder that
+contains one), finite weights when a model is loaded, finite values in every matrix written. Each case asserts a
+non-zero exit, a message naming the file (or field), the inputs byte-identical afterwards and nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from hamforge.cli import main
+from hamforge.io import MatrixFileError, Structure, matrix_file_writer
+from hamforge.model import save_checkpoint
+from test_predict_stream import model_for, unit_cell
+
+
+def _bytes(paths):
+    return {p: p.read_bytes() for p in paths}
+
+
+@pytest.fixture()
+def files(tmp_path):
+    """A model, a structure file and two matrix files (a prediction and a copy standing in for a reference)."""
+    import shutil
+
+    from hamforge.predict import predict_structure, write_prediction
+
+    unit = unit_cell()
+    model = model_for(unit, n_layers=1)
+    save_checkpoint(tmp_path / "m.pt", model)
+    write_prediction(predict_structure(model, unit, n_parts=1, progress=False), tmp_path / "p.h5", {})
+    shutil.copyfile(tmp_path / "p.h5", tmp_path / "r.h5")
+    return tmp_path, model, unit
+
+
+def _refused(argv, capsys, *, match):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code != 0 and "error" in err, err
+    assert match in err, err
+    return err
+
+
+def test_an_output_that_is_an_input_is_refused(files, capsys):
+    d, _, _ = files
+    keep = _bytes([d / "p.h5", d / "r.h5", d / "m.pt"])
+    _refused(
+        ["eigen", d / "p.h5", d / "r.h5", "-o", d / "r.h5", "--no-plots"], capsys, match="r.h5: output is the input"
+    )
+    (d / "link.h5").symlink_to(d / "r.h5")  # through a symbolic link
+    _refused(["eigen", d / "p.h5", d / "r.h5", "-o", d / "link.h5", "--no-plots"], capsys, match="link.h5")
+    os.link(d / "m.pt", d / "hard.pt")  # through a hard link
+    _refused(["evaluate", d / "m.pt", d / "p.h5", "-o", d / "hard.pt"], capsys, match="hard.pt: output is the input")
+    _refused(["predict", d / "m.pt", d / "p.h5", "-o", d / "p.h5"], capsys, match="p.h5: output is the input")
+    assert _bytes([d / "p.h5", d / "r.h5", d / "m.pt"]) == keep
+
+
+def test_an_output_folder_holding_an_input_is_refused(files, capsys):
+    d, _, _ = files
+    material = d / "results" / "mat"
+    material.mkdir(parents=True)
+    (material / "keep.txt").write_text("MD, CP2K runs, checkpoints")
+    cfg = d / "config.yaml"
+    cfg.write_text("materials: {}\n")
+    for out in (material, d / "results", d):  # the folder itself, a parent, the parent's parent
+        _refused(["release", material, "--config", cfg, "-o", out, "--force"], capsys, match="output")
+    assert (material / "keep.txt").read_text() == "MD, CP2K runs, checkpoints"
+
+
+def test_release_force_never_replaces_a_folder_that_is_not_a_release(tmp_path):
+    from hamforge.io._release import ReleaseError, _prepare_out_dir
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "thesis.tex").write_text("years of work")
+    with pytest.raises(ReleaseError, match="only replaces a previous release"):
+        _prepare_out_dir(other, force=True)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    _prepare_out_dir(broken, force=True)  # a previous release with a damaged manifest: replaceable with --force
+    with pytest.raises(ReleaseError, match="not a hamforge release"):
+        _prepare_out_dir(broken, force=False)
+
+
+def test_a_model_with_non_finite_weights_is_refused_by_every_command(files, capsys):
+    d, model, _ = files
+    bad = next(p for n, p in model.named_parameters() if "head" in n)
+    with torch.no_grad():
+        bad.view(-1)[0] = float("nan")
+    save_checkpoint(d / "nan.pt", model)
+    for argv in (
+        ["predict", d / "nan.pt", d / "p.h5", "-o", d / "out.h5"],
+        ["evaluate", d / "nan.pt", d / "p.h5", "-o", d / "out.json"],
+    ):
+        _refused(argv, capsys, match="nan.pt: state_dict:")
+    assert not (d / "out.h5").exists() and not (d / "out.json").exists()
+
+
+def test_a_matrix_with_non_finite_values_is_never_written(tmp_path):
+    import scipy.sparse as sp
+    from hamforge.basis import ElementBasis
+
+    s = Structure(
+        numbers=np.array([14]),
+        positions=np.zeros((1, 3)),
+        cell=np.eye(3) * 5,
+        pbc=np.ones(3, bool),
+        kinds=np.array(["Si"], dtype=object),
+        source="x",
+    )
+    basis = {"Si": ElementBasis("Si", "SZV-MOLOPT-SR-GTH", (0, 1))}
+    for bad in (np.nan, np.inf):
+        m = sp.csr_matrix(np.diag([1.0, 2.0, bad, 4.0]))
+        with pytest.raises(MatrixFileError, match=r"out.h5: /H: non-finite values in rows 0..3; nothing written"):
+            with matrix_file_writer(tmp_path / "out.h5", s, basis) as w:
+                w.write_csr("S", sp.identity(4, format="csr"))
+                c = w.csr_writer("H", (4, 4))
+                c.append_csr(m)
+        assert not list(tmp_path.iterdir())  # no file, no temporary
