@@ -123,3 +123,19 @@ def test_a_matrix_with_non_finite_values_is_never_written(tmp_path):
                 c = w.csr_writer("H", (4, 4))
                 c.append_csr(m)
         assert not list(tmp_path.iterdir())  # no file, no temporary
+
+
+def test_comparing_different_structures_is_refused(tmp_path, capsys):
+    """transport and eigen compare a prediction with its reference: files of different structures get an error
+    naming both, not metrics."""
+    from test_validate_transport import _chain_file
+
+    _chain_file(tmp_path / "a.h5", 6)
+    _chain_file(tmp_path / "b.h5", 5)
+    keep = _bytes([tmp_path / "a.h5", tmp_path / "b.h5"])
+    out = tmp_path / "out"
+    base = ["--axis", "x", "--emin", "-30", "--emax", "30", "--ne", "11", "--eta", "1e-5", "--out-dir", out]
+    _refused(["transport", tmp_path / "a.h5", tmp_path / "b.h5", *base], capsys, match="a.h5 vs")
+    _refused(["eigen", tmp_path / "a.h5", tmp_path / "b.h5", "--no-plots", "--out-dir", out], capsys, match="b.h5")
+    assert _bytes([tmp_path / "a.h5", tmp_path / "b.h5"]) == keep
+    assert not (out / "transport.json").exists() and not (out / "metrics.json").exists()

@@ -203,6 +203,8 @@ def device_cuts(files: Mapping[str, Any], axis, thickness: float | None = None) 
     for name, p in files.items():
         data = read_matrix_file(p)
         cuts[name] = (data, cut_open(data, ax, source=str(p)))
+    if "pred" in cuts and "ref" in cuts:  # a comparison of different structures would report meaningless numbers
+        check_same_structure(cuts["pred"][0], cuts["ref"][0], str(files["pred"]), str(files["ref"]))
     if thickness is None and len(files) > 1:
         thickness = max(device_range(d, ax, source=str(files[n]), cut=c) for n, (d, c) in cuts.items())
     return cuts, thickness
