@@ -297,3 +297,26 @@ def test_transport_cli_writes_outputs(tmp_path):
     np.testing.assert_allclose(t[:, 1], t[:, 0] * HARTREE_TO_EV)
     assert (out / "current.csv").is_file() and (out / "transmission.png").stat().st_size > 1000
     assert len(m["current_A"]) == 2 and m["current_A"][1] > m["current_A"][0] > 0
+
+
+def test_wide_band_transmission_from_one_eigendecomposition_equals_the_rgf(monkeypatch):
+    """Wide-band contacts: run_transport takes T(E) at every energy (grid, half step, 10 eta) from one
+    eigendecomposition (hamforge.validate._spectral); it equals the RGF to 1e-10 (measured ~1e-13), the transport
+    metrics say which method ran, and a spectral result that misses the RGF at the check energies is replaced."""
+    from hamforge.validate import _spectral
+    from hamforge.validate._transport import TransportSetup
+
+    rng = np.random.default_rng(5)
+    h, s, _ = random_device(rng, [5, 7, 6, 5])
+    coord = np.repeat(np.arange(4, dtype=float), [5, 7, 6, 5])
+    dev = layered_device(sp.csr_matrix(h), sp.csr_matrix(s), coord, np.arange(23))
+    setup = TransportSetup(dev, None, None, 0, wide_band=0.3)
+    e = np.linspace(-3, 3, 41)
+    res = run_transport(setup, e, eta=1e-6, biases=[0.5], mu=0.0)
+    rgf = transmission(dev, e, 1e-6, wide_band=0.3).transmission
+    assert res.convergence["transmission_method"] == "spectral"
+    np.testing.assert_allclose(res.transmission, rgf, rtol=0, atol=1e-10)
+    monkeypatch.setattr(_spectral, "CHECK_TOL", -1.0)  # nothing passes the check: the RGF everywhere
+    again = run_transport(setup, e, eta=1e-6, biases=[0.5], mu=0.0)
+    assert again.convergence["transmission_method"] == "rgf"
+    np.testing.assert_allclose(again.transmission, rgf, rtol=0, atol=1e-12)

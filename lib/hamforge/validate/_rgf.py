@@ -11,12 +11,15 @@ Every step is batched over energies (leading axis); energies are processed in ch
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hamforge.validate._layers import LayeredDevice, LeadBlocks, TransportError
 from hamforge.validate._surface import lead_self_energy, wide_band_self_energy
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TransmissionResult", "rgf_transmission", "self_energies", "transmission"]
 
@@ -90,6 +93,7 @@ class TransmissionResult:
     transmission: np.ndarray  # (nE,) NaN where a lead was not solved (see failures)
     eta: float  # Hartree
     failures: dict = field(default_factory=dict)  # E (Hartree) -> why its lead Green's function was not solved
+    method: str = "rgf"  # "rgf" or "spectral" (hamforge.validate._spectral)
 
 
 def transmission(
@@ -100,15 +104,28 @@ def transmission(
     right: LeadBlocks | None = None,
     *,
     wide_band: float | None = None,
+    solver=None,
     **kw,
 ) -> TransmissionResult:
     """T(E) of the device on an energy grid (Hartree), chunked over energies; see :func:`rgf_transmission`.
 
     An energy whose lead surface Green's function neither decimation nor mode matching solves
-    (``hamforge.validate._surface``) gets T = NaN and its reason in ``failures``; the others are unaffected."""
+    (``hamforge.validate._surface``) gets T = NaN and its reason in ``failures``; the others are unaffected.
+    ``solver``: a :class:`hamforge.validate._spectral.SpectralSolver` of this device and its wide-band
+    self-energies; its T(E) is used when it matches the RGF at the first, middle and last energy."""
     e = np.atleast_1d(np.asarray(energies, dtype=np.float64))
     if not eta > 0:
         raise TransportError(f"eta must be > 0 Hartree, got {eta}")
+    if solver is not None and wide_band is not None:
+        from hamforge.validate._spectral import CHECK_TOL
+
+        t = solver.transmission(e, eta)
+        pick = np.unique([0, e.size // 2, e.size - 1])
+        ref = transmission(dev, e[pick], eta, left, right, wide_band=wide_band, **kw).transmission
+        diff = float(np.max(np.abs(t[pick] - ref) / np.maximum(1.0, np.abs(ref))))
+        if np.all(np.isfinite(t)) and diff <= CHECK_TOL:
+            return TransmissionResult(e, t, float(eta), {}, "spectral")
+        logger.warning("spectral T(E) differs from the RGF by %.3g (> %g) at the check energies: RGF", diff, CHECK_TOL)
     nmax = int(dev.layer_sizes.max())
     chunk = max(1, _CHUNK_BYTES // (16 * 6 * nmax * nmax))
     out = np.full(e.size, np.nan)
@@ -119,4 +136,4 @@ def transmission(
         ok = np.isfinite(sl).all(axis=(1, 2)) & np.isfinite(sr).all(axis=(1, 2))
         if ok.any():
             out[start : start + chunk][ok] = rgf_transmission(dev, ec[ok], eta, sl[ok], sr[ok])
-    return TransmissionResult(e, out, float(eta), failures)
+    return TransmissionResult(e, out, float(eta), failures, "rgf")

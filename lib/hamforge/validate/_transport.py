@@ -110,6 +110,23 @@ class TransportResult:
     convergence: dict = field(default_factory=dict)
 
 
+def _spectral_solver(setup: TransportSetup):
+    """The one-eigendecomposition solver of a small device with wide-band contacts, else None."""
+    from hamforge.validate._spectral import SPECTRAL_LIMIT, SpectralSolver
+    from hamforge.validate._surface import wide_band_self_energy
+
+    dev = setup.device
+    if setup.wide_band is None or int(dev.bounds[-1]) > SPECTRAL_LIMIT:
+        return None
+    sl = wide_band_self_energy(1, dev.S_diag[0], setup.wide_band)[0]
+    sr = wide_band_self_energy(1, dev.S_diag[-1], setup.wide_band)[0]
+    try:
+        return SpectralSolver(dev, sl, sr)
+    except np.linalg.LinAlgError as exc:
+        logger.warning("spectral transmission unavailable (%s): RGF", exc)
+        return None
+
+
 def _rel_change(a: np.ndarray, b: np.ndarray) -> float:
     scale = np.max(np.abs(b)) if b.size else 0.0
     return float(np.max(np.abs(a - b)) / scale) if scale > 0 else 0.0
@@ -139,10 +156,14 @@ def run_transport(
     biases = np.atleast_1d(np.asarray(biases, dtype=np.float64))
 
     skipped: dict = {}
+    solver, methods = _spectral_solver(setup), set()
 
     def run(grid, eta_):
-        t = transmission(setup.device, grid, eta_, setup.left, setup.right, wide_band=setup.wide_band, **kw)
+        t = transmission(
+            setup.device, grid, eta_, setup.left, setup.right, wide_band=setup.wide_band, solver=solver, **kw
+        )
         skipped.update({f"{k:.10g} Ha, eta {eta_:g}": v for k, v in t.failures.items()})
+        methods.add(t.method)
         return t.transmission
 
     t = run(e, eta)
@@ -168,6 +189,7 @@ def run_transport(
             c_eta = landauer_current(e[eok], t_eta[eok], biases, mu=mu, temperature=temperature)
             conv["current_rel_change_half_step"] = _rel_change(cur, c_fine)
             conv["current_rel_change_eta_x10"] = _rel_change(cur, c_eta)
+    conv["transmission_method"] = "+".join(sorted(methods))
     if skipped:
         # reported, never silently interpolated over: the grid point stays NaN in T(E)
         logger.warning("%d energies left out (lead Green's function not solved): %s", len(skipped), skipped)
