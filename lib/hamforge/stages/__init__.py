@@ -6,6 +6,7 @@ orchestration.
 
 from hamforge.stages._partition import make_partition_file, write_partition_outputs
 from hamforge.stages._targets import make_targets_file, plot_coverage
+from hamforge.stages._tile import tile_snapshot_file
 from hamforge.stages._train import evaluate_model, split_index, train_model
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "make_targets_file",
     "plot_coverage",
     "split_index",
+    "tile_snapshot_file",
     "train_model",
     "write_partition_outputs",
 ]
