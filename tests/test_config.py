@@ -101,6 +101,7 @@ def _snakemake(*args, cwd=ROOT):
 
 
 @pytest.mark.parametrize("extra", [[], ["--configfile", "config/smoke.yaml"]])
+@pytest.mark.snakemake
 def test_dry_run_default_and_smoke(extra, tmp_path):
     # a fresh copy so that results of other runs do not change the plan
     work = tmp_path / "wf"
@@ -115,6 +116,7 @@ def test_dry_run_default_and_smoke(extra, tmp_path):
     assert f"decorrelate        {quenches}" in out
 
 
+@pytest.mark.snakemake
 def test_bad_config_stops_workflow_naming_key(tmp_path):
     cfg = default()
     cfg["materials"]["a-Si"]["md"]["timestep_fs"] = 0
@@ -125,6 +127,7 @@ def test_bad_config_stops_workflow_naming_key(tmp_path):
     assert "materials.a-Si.md.timestep_fs" in res.stdout + res.stderr
 
 
+@pytest.mark.snakemake
 def test_lint_is_clean():
     res = _snakemake("--lint")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -188,6 +191,7 @@ def test_r_cut_without_edges_is_warned(caplog):
 
 
 @pytest.mark.parametrize("dry", [True, False])
+@pytest.mark.snakemake
 def test_misspelled_basis_stops_snakemake_before_any_job(tmp_path, dry):
     cfg = default()
     _si(cfg)["dft"]["kinds"]["Si"]["basis_set"] = "SZV-MOLOPT-SR-GHT"

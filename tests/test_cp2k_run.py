@@ -24,12 +24,14 @@ def si2():
     return bulk("Si", "diamond", a=5.431)  # 2-atom primitive cell, runs in ~1 s
 
 
+@pytest.mark.cp2k
 def test_schema_is_the_installed_cp2k_one():
     schema = cp2k_input_schema()
     assert schema.is_file() and schema.stat().st_size > 1_000_000
     assert cp2k_input_schema() == schema  # cached
 
 
+@pytest.mark.cp2k
 def test_input_validated_against_installed_schema():
     a = si2()
     tree = cp2k_input_tree(a.get_chemical_symbols(), a.positions, a.cell.array, SI)
@@ -82,6 +84,7 @@ def _write_input(tmp_path, settings, atoms=None):
     return inp
 
 
+@pytest.mark.cp2k
 def test_real_run_parses_to_cp2k_eigenvalues(tmp_path):
     inp = _write_input(tmp_path, SI)
     summary = run_cp2k(inp, launcher=LAUNCHER, tasks=2)
@@ -97,6 +100,7 @@ def test_real_run_parses_to_cp2k_eigenvalues(tmp_path):
     assert data.S.diagonal().max() > 1.0
 
 
+@pytest.mark.cp2k
 def test_unconverged_scf_fails_and_keeps_output(tmp_path):
     import dataclasses
 
@@ -115,6 +119,7 @@ def test_unconverged_scf_fails_and_keeps_output(tmp_path):
     assert data.provenance["scf_converged"] is False and data.provenance["accepted_unconverged"] is True
 
 
+@pytest.mark.cp2k
 def test_cp2k_abort_message_reaches_the_error_and_the_log(tmp_path):
     """A basis name CP2K does not know: the error (and the rule's log) quote CP2K's ABORT box, not MPI noise."""
     import logging

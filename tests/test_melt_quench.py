@@ -35,6 +35,7 @@ def two_runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.lammps
 def test_trajectory_has_species_cell_temperature_and_stages(two_runs):
     summary, frames, _ = two_runs[0]
     assert len(frames) == 3000 // 25 + 1 == summary["frames"]
@@ -53,6 +54,7 @@ def test_trajectory_has_species_cell_temperature_and_stages(two_runs):
     assert frac.min() >= -1e-9 and frac.max() < 1 + 1e-9
 
 
+@pytest.mark.lammps
 def test_npt_stage_changes_the_volume(two_runs):
     _, frames, _ = two_runs[0]
     vols = [fr.get_volume() for fr in frames]
@@ -60,6 +62,7 @@ def test_npt_stage_changes_the_volume(two_runs):
     assert np.ptp(vols[41:81]) > 1.0  # NPT quench: the box breathes
 
 
+@pytest.mark.lammps
 def test_quenches_are_independent_and_seeded(tmp_path, two_runs):
     s0, f0, _ = two_runs[0]
     s1, f1, _ = two_runs[1]
@@ -72,6 +75,7 @@ def test_quenches_are_independent_and_seeded(tmp_path, two_runs):
     assert quench_seed(11, 0) == s0["seed"] and 1 <= quench_seed(2**40, 3) < 2**31
 
 
+@pytest.mark.lammps
 def test_thermo_log_parsed(two_runs):
     _, _, d = two_runs[0]
     df = read_thermo_log(d / "w0" / "log.lammps")

@@ -17,6 +17,8 @@ from hamforge.model import EDGE_OUT, EDGE_OVERLAP, NODE_OUT, NODE_OVERLAP, Hamil
 from hamforge.parallel import REPORT_FILES, HaloModel, build_halo_plan
 from hamforge.partition import partition_atoms
 
+pytestmark = [pytest.mark.multiprocess]
+
 # float64; the ranks sum the same terms as one process (the incoming edges of a node stay on its rank, in
 # the full graph's order), only gradient sums over ranks and BLAS blockings differ: ~1e-15 relative
 EXACT = 1e-10

@@ -274,6 +274,7 @@ def test_predict_file_bad_input(unit_and_model, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_halo_ranks_prediction_equals_one_process(unit_and_model, tmp_path):
     """``hamforge predict --parallel halo`` under torchrun (3 gloo ranks, one graph, halo exchange every layer)
     writes the H of the one-process full-graph prediction: the same sums, in another order only for the

@@ -205,6 +205,7 @@ def test_output_larger_than_the_free_disk_is_refused_before_any_work(tmp_path, m
     assert not called and not (tmp_path / "o.h5").exists()
 
 
+@pytest.mark.multiprocess
 def test_ranks_write_their_own_rows_and_equal_one_process(tmp_path):
     """``hamforge predict --parallel ranks`` under torchrun (3 gloo ranks): every rank predicts its parts, writes
     its share of the rows to its own part file, and the joined file (virtual datasets) equals the one-process

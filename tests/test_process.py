@@ -145,6 +145,7 @@ run_cp2k(sys.argv[1], launcher="/usr/bin/mpirun --allow-run-as-root -np {tasks}"
 
 
 @pytest.mark.slow
+@pytest.mark.cp2k
 def test_sigterm_to_the_cp2k_process_stops_mpirun_and_every_rank(tmp_path):
     import dataclasses
 
@@ -179,6 +180,7 @@ run_melt_quench(s, sys.argv[1], sys.argv[1] + "/t.extxyz", sys.argv[1] + "/th.cs
 
 
 @pytest.mark.slow
+@pytest.mark.lammps
 def test_sigterm_to_the_melt_quench_process_stops_lammps(tmp_path):
     with _started([sys.executable, "-c", _RUN_LAMMPS, str(tmp_path)]) as proc:
         lmp = _wait_for(lambda: _children(proc.pid), "lmp")[0]

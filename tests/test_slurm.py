@@ -18,6 +18,8 @@ import yaml
 from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.io import read_matrix_file
 
+pytestmark = [pytest.mark.slurm, pytest.mark.snakemake, pytest.mark.cp2k, pytest.mark.lammps]
+
 ROOT = Path(__file__).resolve().parents[1]
 HOWTO = "start one with `sudo bash .ci/slurm-up.sh` (stop it with `sudo bash .ci/slurm-down.sh`), see docs/slurm.md"
 

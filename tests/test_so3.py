@@ -157,6 +157,7 @@ _CP2K_INPUT = """&GLOBAL
 
 
 @pytest.mark.slow
+@pytest.mark.cp2k
 def test_cp2k_table_matches_live_cp2k(tmp_path):
     exe = shutil.which("cp2k.psmp") or shutil.which("cp2k")
     # install.sh always installs Debian's cp2k: a missing CP2K is a broken setup, not a reason to skip

@@ -91,6 +91,7 @@ def test_frames_get_the_same_sites_and_extxyz_keeps_the_kinds(tmp_path):
     assert sorted(set(s.kinds)) == ["Ge", "Ge_vac", "Pt"] and s.numbers.tolist().count(78) == 2
 
 
+@pytest.mark.lammps
 def test_melt_quench_with_tersoff_ge_writes_the_decorated_trajectory(tmp_path):
     """Real LAMMPS (Ge.tersoff, 16 atoms, 0.3 ps: well under a second)."""
     md = {

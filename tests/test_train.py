@@ -192,6 +192,7 @@ def _run_worker(args, nproc, timeout=600):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_gloo_processes_equal_one_process(tmp_path):
     paths = _write_case(tmp_path)
     for nproc in (1, 2):
@@ -219,6 +220,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_sigkill_and_resume_is_bitwise_identical(tmp_path):
     import pandas as pd
     from hamforge.train import DETERMINISTIC_COLUMNS

@@ -19,6 +19,8 @@ from hamforge.stages import train_model
 from hamforge.train import DETERMINISTIC_COLUMNS, TrainSettings, make_owned_sample, make_samples
 from test_train import synthetic  # the A = (s, s, s), B = (p) periodic structures with exact targets
 
+pytestmark = [pytest.mark.multiprocess]
+
 # float64; the ranks sum the same per-edge terms as one process, only the sums over ranks (loss shares,
 # gradients) and BLAS blockings differ: ~1e-15 relative, after 4 Adam steps still far below 1e-10
 EXACT = 1e-10

@@ -16,6 +16,8 @@ from _workflow import copy_workflow  # tests/_workflow.py
 from hamforge.dft import read_mo_eigenvalues
 from hamforge.io import read_matrix_file
 
+pytestmark = [pytest.mark.snakemake, pytest.mark.cp2k, pytest.mark.lammps]
+
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
