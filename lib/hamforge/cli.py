@@ -185,6 +185,8 @@ def _cmd_partition(args: argparse.Namespace) -> int:
 
 def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``partition`` subcommand to an ``argparse`` subparsers object; sets ``func``."""
+    from hamforge.partition import METHODS
+
     p = subparsers.add_parser(
         "partition",
         help="partition a structure's atom graph and add k-hop halos (HDF5 partition file)",
@@ -201,7 +203,7 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
         metavar="R",
         help="neighbour cutoff in Angstrom (required unless STRUCTURE stores a graph)",
     )
-    p.add_argument("--method", choices=("slices", "lownn", "brick", "metis"), default="lownn")
+    p.add_argument("--method", choices=METHODS, default="lownn")
     p.add_argument("--parts", type=int, default=None, metavar="P", help="number of parts")
     p.add_argument(
         "--halo",
@@ -320,6 +322,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub) -> None:
+    from hamforge.partition import METHODS
+    from hamforge.train import PARALLEL as TRAIN_PARALLEL
+
     p = sub.add_parser(
         "train",
         help="train the equivariant network on targets files (torchrun/srun for several ranks)",
@@ -357,14 +362,14 @@ def _add_train(sub) -> None:
     p.add_argument("--layers", type=int, default=None)
     p.add_argument(
         "--parallel",
-        choices=("partitions", "halo"),
+        choices=TRAIN_PARALLEL,
         default=None,
         help="partitions: whole structures spread over the torchrun/srun ranks (DDP); halo: every structure split "
         "into one part per rank, node embeddings halo-exchanged every layer (docs/training.md)",
     )
     p.add_argument(
         "--halo-partition",
-        choices=("slices", "lownn", "brick", "metis"),
+        choices=METHODS,
         default=None,
         help="--parallel halo: partitioner of the structures (default lownn)",
     )

@@ -1,10 +1,11 @@
 """hamforge.predict: Hamiltonians of structures far larger than any training cell (``docs/predict.md``).
 
-Any structure (an ASE-readable file or a matrix file), tiled ``NX x NY x NZ``; the graph is split into augmented
-partitions (halo of ``model.config.halo`` hops) that run through the model one at a time under ``no_grad``;
-per-image blocks are symmetrized explicitly (the asymmetry removed is reported); the exact S comes from
-``hamforge.basis`` within the basis's own overlap range; the Gamma and per-image H and S are written row slab by
-row slab as a matrix file version 2.
+Any structure (an ASE-readable file or a matrix file), tiled ``NX x NY x NZ``, streamed with the memory of one part
+(``_stream``): parts with a halo of ``model.config.halo`` hops run through the model one at a time under
+``no_grad`` into a row store on disk; row slabs in atom order are symmetrized explicitly (the asymmetry removed is
+reported), get their exact S from ``hamforge.basis`` within the basis's own overlap range, and are written as a
+matrix file version 3 (optionally shared over torch.distributed ranks, ``parallel="ranks"``). The in-memory
+``predict_structure`` / ``write_prediction`` remain the API for small structures.
 """
 
 from hamforge.predict._assemble import image_table, iter_row_slabs
@@ -20,6 +21,7 @@ from hamforge.predict._inputs import (
 from hamforge.predict._predict import (
     DEFAULT_OVERLAP_CHECK_ORBITALS,
     DEFAULT_OVERLAP_EPS,
+    PREDICT_PARALLEL,
     Prediction,
     predict_file,
     predict_structure,
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_OVERLAP_CHECK_ORBITALS",
     "DEFAULT_OVERLAP_EPS",
     "MIN_ATOM_DISTANCE",
+    "PREDICT_PARALLEL",
     "PredictError",
     "Prediction",
     "add_predict_parsers",

@@ -86,8 +86,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_predict_parsers(subparsers) -> None:
     """Add the ``predict`` and ``export`` subcommands to an ``argparse`` subparsers object; set ``func``."""
     from hamforge.io import EXPORT_FORMATS
-    from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART, PARALLEL
-    from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS, DEFAULT_OVERLAP_EPS
+    from hamforge.partition import METHODS
+    from hamforge.predict._infer import DEFAULT_ATOMS_PER_PART
+    from hamforge.predict._predict import DEFAULT_OVERLAP_CHECK_ORBITALS, DEFAULT_OVERLAP_EPS, PREDICT_PARALLEL
 
     p = subparsers.add_parser(
         "predict",
@@ -124,13 +125,13 @@ def add_predict_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--method",
-        choices=("lownn", "slices", "brick", "metis"),
+        choices=METHODS,
         default="lownn",
         help="partitioner (streamed: on the positions, equal atom counts; metis needs the whole graph in memory)",
     )
     p.add_argument(
         "--parallel",
-        choices=(*PARALLEL, "ranks"),
+        choices=PREDICT_PARALLEL,
         default="partitions",
         help="partitions: parts streamed through this process (memory of one part); ranks: the same parts shared "
         "by the torchrun/srun ranks, each writing its rows to OUT.h5.part<r>of<W>.h5 beside OUT.h5 (keep them: "

@@ -38,6 +38,7 @@ from hamforge.predict._stream_write import gamma_needed
 from hamforge.predict._symmetry import symmetrize_blocks
 
 __all__ = [
+    "PREDICT_PARALLEL",
     "DEFAULT_OVERLAP_CHECK_ORBITALS",
     "DEFAULT_OVERLAP_EPS",
     "Prediction",
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# predict_file(parallel=...): streamed parts in this process | the same parts over torchrun/srun ranks, each writing
+# its rows | one graph split over the ranks with a halo exchange every layer, gathered by rank 0 (in memory)
+PREDICT_PARALLEL = ("partitions", "ranks", "halo")
 
 # Largest Gamma S whose smallest eigenvalue is computed (Lanczos on the whole matrix; ~1 min at this size).
 DEFAULT_OVERLAP_CHECK_ORBITALS = 50_000
