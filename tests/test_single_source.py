@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 from hamforge.cli import build_parser
+from hamforge.config import default_schema_path
 from hamforge.model import ModelConfig
 from hamforge.partition import METHODS
 from hamforge.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(default_schema_path().read_text())
 MATERIAL = SCHEMA["$defs"]["material"]["properties"]
 
 

@@ -21,8 +21,11 @@ class ConfigError(ValueError):
 
 
 def default_schema_path() -> Path:
-    """``workflow/schemas/config.schema.yaml`` of the repository this package was installed from."""
-    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    """The config schema shipped inside the package (``hamforge/schemas/config.schema.yaml``, package data), so a
+    non-editable install validates configs too; the workflow reads the same file."""
+    from importlib.resources import files
+
+    return Path(str(files("hamforge").joinpath("schemas", "config.schema.yaml")))
 
 
 def _key_path(parts) -> str:

@@ -6,9 +6,8 @@ import re
 from hamforge.config import validate_config
 
 config.update(
-    validate_config(
+    validate_config(  # against the schema shipped in the package (hamforge/schemas/config.schema.yaml)
         config,
-        schema=workflow.source_path("../schemas/config.schema.yaml"),
         source=", ".join(str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)) or "workflow config",
     )
 )

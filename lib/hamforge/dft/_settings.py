@@ -64,7 +64,7 @@ class CP2KSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "CP2KSettings":
-        """Build from a material's ``dft`` config mapping (see workflow/schemas/config.schema.yaml)."""
+        """Build from a material's ``dft`` config mapping (see lib/hamforge/schemas/config.schema.yaml)."""
         cfg = dict(cfg)
         kinds_cfg = cfg.pop("kinds")
         kinds = {

@@ -72,7 +72,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class MeltQuenchSettings:
-    """Everything one melt-quench run needs (see ``workflow/schemas`` for the config form)."""
+    """Everything one melt-quench run needs (see ``hamforge/schemas/config.schema.yaml`` for the config form)."""
 
     elements: tuple[str, ...]  # LAMMPS atom types in order
     pair_style: str  # e.g. "sw"
