@@ -139,3 +139,29 @@ def test_comparing_different_structures_is_refused(tmp_path, capsys):
     _refused(["eigen", tmp_path / "a.h5", tmp_path / "b.h5", "--no-plots", "--out-dir", out], capsys, match="b.h5")
     assert _bytes([tmp_path / "a.h5", tmp_path / "b.h5"]) == keep
     assert not (out / "transport.json").exists() and not (out / "metrics.json").exists()
+
+
+def test_every_rooms_user_error_is_a_hamforge_error():
+    """One base class for bad input (hamforge._errors.HamforgeError): the CLI reports all of them as user errors."""
+    import inspect
+
+    import hamforge.basis
+    import hamforge.config
+    import hamforge.dft
+    import hamforge.io
+    import hamforge.predict
+    import hamforge.structures
+    import hamforge.train
+    import hamforge.validate
+    from hamforge._errors import HamforgeError
+
+    rooms = (hamforge.basis, hamforge.config, hamforge.dft, hamforge.io, hamforge.predict, hamforge.structures)
+    rooms += (hamforge.train, hamforge.validate)
+    errors = {
+        f"{m.__name__}.{n}": c
+        for m in rooms
+        for n, c in vars(m).items()
+        if inspect.isclass(c) and issubclass(c, Exception) and n.endswith("Error")
+    }
+    assert len(errors) >= 15, sorted(errors)
+    assert [n for n, c in errors.items() if not issubclass(c, HamforgeError)] == []

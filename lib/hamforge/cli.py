@@ -17,6 +17,7 @@ __all__ = ["add_partition_parser", "build_parser", "main"]
 
 # Exceptions that mean "bad input": printed as one line, exit code 2. Resolved lazily (no import-time work).
 _USER_ERRORS = (
+    "hamforge._errors:HamforgeError",  # every room's user errors derive from it
     "hamforge.dft:DFTError",
     "hamforge.basis:BasisError",
     "hamforge.io:FileFormatError",

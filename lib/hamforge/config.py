@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from hamforge._errors import HamforgeError
 from hamforge._hashing import config_hash
 
 __all__ = ["ConfigError", "config_hash", "default_schema_path", "load_config", "validate_config"]
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, HamforgeError):
     """The workflow configuration is invalid; the message names the key."""
 
 

@@ -7,10 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hamforge._errors import HamforgeError
+
 __all__ = ["BasisError", "ElementBasis", "OrbitalTable", "orbital_table"]
 
 
-class BasisError(ValueError):
+class BasisError(ValueError, HamforgeError):
     """A basis file, basis name or orbital layout is missing or inconsistent."""
 
 

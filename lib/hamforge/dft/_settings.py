@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from hamforge._errors import HamforgeError
+
 __all__ = ["DFTError", "KindSettings", "CP2KSettings"]
 
 
-class DFTError(RuntimeError):
+class DFTError(RuntimeError, HamforgeError):
     """A CP2K input, run or output is invalid (unconverged SCF, missing or inconsistent matrices)."""
 
 

@@ -20,6 +20,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from hamforge._errors import HamforgeError
 from hamforge._process import terminate_as_exception
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class OutputPathError(ValueError):
+class OutputPathError(ValueError, HamforgeError):
     """An output path cannot (or must not) be written; the message names it."""
 
 

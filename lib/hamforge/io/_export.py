@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from hamforge._errors import HamforgeError
 from hamforge.io._atomic import atomic_path, check_output_path
 from hamforge.io.units import HARTREE_TO_EV
 
@@ -35,7 +36,7 @@ EXPORT_FORMATS = ("mm", "csr", "tshs")
 _LINES_PER_CHUNK = 1 << 21
 
 
-class ExportError(ValueError):
+class ExportError(ValueError, HamforgeError):
     """An export cannot be written (unknown format, missing per-image data, a basis sisl cannot represent)."""
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from hamforge._errors import HamforgeError
+
 __all__ = ["FileFormatError", "H5Reader", "open_h5"]
 
 
-class FileFormatError(ValueError):
+class FileFormatError(ValueError, HamforgeError):
     """A hamforge file is missing a field or its fields are inconsistent (message names file and field)."""
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from hamforge._errors import HamforgeError
+
 __all__ = [
     "COMPRESSION",
     "CSRWriter",
@@ -111,7 +113,7 @@ class ImageMatrices:
                 fail(f"/images/{name}", "non-finite values")
 
 
-class NonFiniteError(ValueError):
+class NonFiniteError(ValueError, HamforgeError):
     """A matrix about to be written holds NaN or infinite values (nothing is written)."""
 
 

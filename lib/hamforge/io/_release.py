@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hamforge._errors import HamforgeError
+
 __all__ = [
     "RELEASE_FORMAT",
     "ReleaseCheck",
@@ -66,7 +68,7 @@ DEFAULT_RELEASE = {
 }
 
 
-class ReleaseError(ValueError):
+class ReleaseError(ValueError, HamforgeError):
     """A release cannot be made or its manifest is unreadable (message names the file and the field)."""
 
 

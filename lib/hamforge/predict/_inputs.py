@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hamforge._errors import HamforgeError
 from hamforge._structure_checks import MIN_ATOM_DISTANCE, check_structure
 from hamforge.basis import ElementBasis
 from hamforge.io import Structure, read_structure, read_structure_basis
@@ -19,7 +20,7 @@ from hamforge.io import Structure, read_structure, read_structure_basis
 __all__ = ["MIN_ATOM_DISTANCE", "PredictError", "load_structure", "model_basis", "structure_kinds"]
 
 
-class PredictError(ValueError):
+class PredictError(ValueError, HamforgeError):
     """Bad input of a prediction (the message names the file or the option)."""
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hamforge._checks import check_float, check_int
+from hamforge._errors import HamforgeError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,7 @@ def _check_float(name: str, value, *, allow_zero: bool = False) -> None:
     check_float(value, f"DecorrelationSettings.{name}", positive=True, allow_zero=allow_zero)
 
 
-class DecorrelationError(ValueError):
+class DecorrelationError(ValueError, HamforgeError):
     """The trajectory cannot be decorrelated as asked (never equilibrates, too few snapshots, ...).
 
     The message says what happened and which setting or input to change.

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hamforge._errors import HamforgeError
 from hamforge._launcher import launcher_command
 from hamforge._process import run_process_group
 from hamforge.io import atomic_paths
@@ -45,7 +46,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class MDError(RuntimeError):
+class MDError(RuntimeError, HamforgeError):
     """Melt-quench settings are invalid or the LAMMPS run failed."""
 
 

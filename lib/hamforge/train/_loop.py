@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from hamforge._errors import HamforgeError
 from hamforge.io import atomic_path, write_text_atomic
 from hamforge.model import HamiltonianModel, read_checkpoint, save_checkpoint
 from hamforge.train._loss import ErrorSums, LossSpec, MetricsAccumulator, squared_error
@@ -58,7 +59,7 @@ CSV_COLUMNS = (
 DETERMINISTIC_COLUMNS = CSV_COLUMNS[:10]  # all but time and memory
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RuntimeError, HamforgeError):
     """Training cannot go on (non-finite loss, ...); the message names the epoch and the samples."""
 
 

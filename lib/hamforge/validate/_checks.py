@@ -13,6 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
+from hamforge._errors import HamforgeError
+
 __all__ = [
     "DENSE_LIMIT",
     "SYMMETRY_RTOL",
@@ -32,7 +34,7 @@ SYMMETRY_RTOL = 1e-8
 DENSE_LIMIT = 5000
 
 
-class ValidationError(ValueError):
+class ValidationError(ValueError, HamforgeError):
     """Bad input for validation (asymmetric H, indefinite S, mismatched files, unusable structure)."""
 
 
