@@ -80,6 +80,11 @@ def test_release_force_never_replaces_a_folder_that_is_not_a_release(tmp_path):
     (other / "thesis.tex").write_text("years of work")
     with pytest.raises(ReleaseError, match="only replaces a previous release"):
         _prepare_out_dir(other, force=True)
+    rerun = tmp_path / "rerun"  # the release rule reruns: Snakemake removed its manifest.json, the rest is there
+    rerun.mkdir()
+    (rerun / "README.md").write_text("data card")
+    (rerun / "config.yaml").write_text("materials: {}")
+    _prepare_out_dir(rerun, force=True)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "manifest.json").write_text("{not json")

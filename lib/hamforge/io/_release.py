@@ -171,12 +171,26 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> None:
         fmt = json.loads(manifest.read_text()).get("format")
     except (OSError, ValueError, AttributeError):
         fmt = None
-    if fmt == RELEASE_FORMAT or (force and manifest.is_file() and not manifest.is_symlink()):
+    if fmt == RELEASE_FORMAT or (force and _previous_release(out_dir)):
         return
     raise ReleaseError(
         f"{out_dir}: not empty and not a hamforge release; refusing to replace it"
-        + (" (--force only replaces a previous release, also one with a damaged manifest.json)" if force else "")
+        + (
+            " (--force only replaces a previous release: one with a manifest.json, damaged or removed, beside its "
+            "README.md and config.yaml)"
+            if force
+            else ""
+        )
     )
+
+
+def _previous_release(out_dir: Path) -> bool:
+    """A release whose manifest is damaged or gone (Snakemake deletes a rule's declared output before rerunning
+    it): its manifest, or the data card and config every release holds, and nothing that is not a regular file
+    or folder."""
+    names = {p.name for p in out_dir.iterdir()}
+    marks = (out_dir / MANIFEST).is_file() or {"README.md", "config.yaml"} <= names
+    return marks and not any(p.is_symlink() for p in out_dir.iterdir())
 
 
 def make_release(

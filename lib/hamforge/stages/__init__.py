@@ -4,6 +4,7 @@ What the Snakemake scripts and the ``hamforge`` command line call; the rooms bel
 orchestration.
 """
 
+from hamforge.stages._index import write_dataset_index
 from hamforge.stages._partition import make_partition_file, write_partition_outputs
 from hamforge.stages._targets import make_targets_file, plot_coverage
 from hamforge.stages._tile import tile_snapshot_file
@@ -17,5 +18,6 @@ __all__ = [
     "split_index",
     "tile_snapshot_file",
     "train_model",
+    "write_dataset_index",
     "write_partition_outputs",
 ]
