@@ -170,3 +170,19 @@ def test_every_rooms_user_error_is_a_hamforge_error():
     }
     assert len(errors) >= 15, sorted(errors)
     assert [n for n, c in errors.items() if not issubclass(c, HamforgeError)] == []
+
+
+def test_json_outputs_are_strict_json():
+    """summary.json, metrics.json, provenance: NaN/inf are written as null (bare NaN is not JSON), numpy values as
+    numbers; a strict parser reads them back."""
+    import json
+    from pathlib import Path
+
+    from hamforge.io import strict_json
+
+    text = strict_json({"a": float("nan"), "b": np.float32(1.5), "c": [np.inf, np.int64(3)], "d": Path("x")})
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    assert json.loads(text, parse_constant=refuse) == {"a": None, "b": 1.5, "c": [None, 3], "d": "x"}

@@ -13,6 +13,7 @@ from hamforge.io._atomic import (
     check_apart,
     check_output_path,
     staged_directory,
+    strict_json,
     write_csv_atomic,
     write_text_atomic,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "check_assignment",
     "check_apart",
     "check_output_path",
+    "strict_json",
     "export_file",
     "export_matrices",
     "file_sha256",

@@ -17,8 +17,9 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from hamforge._errors import HamforgeError
 from hamforge._process import terminate_as_exception
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_path",
     "atomic_paths",
     "check_apart",
+    "strict_json",
     "check_output_path",
     "staged_directory",
     "write_csv_atomic",
@@ -44,6 +46,35 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def strict_json(obj: Any, **kw) -> str:
+    """JSON text that every parser reads: NaN and infinities become null (``json.dumps`` would write the bare
+    ``NaN`` / ``Infinity`` that are not JSON), numpy scalars and arrays plain numbers and lists, paths and other
+    objects their ``str``. ``kw``: ``json.dumps`` options (indent, sort_keys)."""
+    import json
+    import math
+
+    import numpy as np
+
+    def clean(x):
+        if isinstance(x, Mapping):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return clean(x.tolist())
+        if isinstance(x, (bool, np.bool_)):
+            return bool(x)
+        if isinstance(x, (int, np.integer)):
+            return int(x)
+        if isinstance(x, (float, np.floating)):
+            return float(x) if math.isfinite(x) else None
+        if x is None or isinstance(x, str):
+            return x
+        return str(x)
+
+    return json.dumps(clean(obj), allow_nan=False, **kw)
 
 
 def check_apart(

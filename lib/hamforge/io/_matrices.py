@@ -26,7 +26,6 @@ Version 2 files (always both, int64 indices) and version 1 files (the DFT stage'
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ import scipy.sparse as sp
 
 from hamforge._structure_checks import check_structure
 from hamforge.basis import ElementBasis, OrbitalTable, orbital_table
-from hamforge.io._atomic import atomic_path, check_output_path
+from hamforge.io._atomic import atomic_path, check_output_path, strict_json
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._images import (
     CSRWriter,
@@ -195,7 +194,7 @@ def matrix_file_writer(
         if missing:
             raise MatrixFileError(f"{path}: {', '.join('/' + g for g in missing)}: not written")
         f.attrs["version"] = 3 if "images" in f else 1
-        f.attrs["provenance"] = json.dumps(w.provenance, sort_keys=True, default=str)
+        f.attrs["provenance"] = strict_json(w.provenance, sort_keys=True)
 
 
 def write_matrix_file(path: str | os.PathLike, data: MatrixData) -> None:

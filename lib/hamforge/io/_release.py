@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hamforge._errors import HamforgeError
+from hamforge.io._atomic import strict_json
 
 __all__ = [
     "RELEASE_FORMAT",
@@ -256,7 +257,7 @@ def make_release(
                 entry.update(deterministic=False, reason=why)
             files[rel] = entry
         manifest["files"] = files
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / MANIFEST).write_text(strict_json(manifest, indent=2, sort_keys=True) + "\n")
         if out_dir.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
             out_dir.rename(trash / out_dir.name)

@@ -39,7 +39,7 @@ import numpy as np
 
 from hamforge.basis import ElementBasis, TargetLayout, build_layout
 from hamforge.geometry import NeighborList, edge_vectors, frozen_neighbor_list
-from hamforge.io._atomic import atomic_path
+from hamforge.io._atomic import atomic_path, strict_json
 from hamforge.io._h5 import FileFormatError, H5Reader, open_h5
 from hamforge.io._structure import Structure, read_basis_group, read_structure_group, write_structure_groups
 
@@ -133,7 +133,7 @@ def write_targets_file(path: str | os.PathLike, t: Targets, structure) -> None:
             f.attrs["kinds"] = json.dumps(list(t.kinds))
             f.attrs["node_irreps"] = t.node_layout.irreps
             f.attrs["pair_irreps"] = t.pair_layout.irreps
-            f.attrs["provenance"] = json.dumps(dict(t.provenance), sort_keys=True, default=str)
+            f.attrs["provenance"] = strict_json(dict(t.provenance), sort_keys=True)
             write_structure_groups(f, structure, t.basis)
             f["structure"].create_dataset("kind_id", data=t.atom_kind)
             g = f.create_group("graph")

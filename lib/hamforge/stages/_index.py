@@ -3,11 +3,10 @@ split (train / validation / test). Written by the workflow's index rule; read by
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
-from hamforge.io import write_text_atomic
+from hamforge.io import strict_json, write_text_atomic
 
 __all__ = ["write_dataset_index"]
 
@@ -32,5 +31,5 @@ def write_dataset_index(
         entry.update({name: os.path.relpath(files[k], base) for name, files in stages.items()})
         entries.append(entry)
     index = {"material": material, "quench": int(quench), "split": split, "structures": entries}
-    write_text_atomic(output, json.dumps(index, indent=2) + "\n")
+    write_text_atomic(output, strict_json(index, indent=2) + "\n")
     return index

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ from hamforge.io import (
     atomic_paths,
     check_output_path,
     read_matrix_file,
+    strict_json,
     write_targets_file,
     write_text_atomic,
 )
@@ -99,6 +99,6 @@ def _write_all(data, t, r_cut, out, csv, json_path, png, title):
         "pair_irreps": t.pair_layout.irreps,
         "per_kind_pair": table.to_dict(orient="records"),
     }
-    write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(json_path, strict_json(summary, indent=2) + "\n")
     plot_coverage(blocks, r_cut, png, title=title)
     return table

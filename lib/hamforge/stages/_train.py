@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from hamforge.io import atomic_paths, read_partitions, read_targets_file, write_text_atomic
+from hamforge.io import atomic_paths, read_partitions, read_targets_file, strict_json, write_text_atomic
 from hamforge.model import HamiltonianModel, ModelConfig, read_checkpoint
 from hamforge.train import (
     Item,
@@ -171,7 +171,7 @@ def _copy_outputs(ck: Path, outputs, summary, train_entries, val_entries) -> Non
             keep = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict))}
             keep["train_structures"] = [e["structure"] for e in train_entries]
             keep["validation_structures"] = [e["structure"] for e in val_entries]
-            write_text_atomic(tmp["summary"], json.dumps(keep, indent=2, default=float) + "\n")
+            write_text_atomic(tmp["summary"], strict_json(keep, indent=2) + "\n")
 
 
 def evaluate_model(
@@ -206,5 +206,5 @@ def evaluate_model(
         **error_anatomy(ck.model, base, items, lambda m, it: forward_fold(m, it.sample)),
     }
     if output is not None:
-        write_text_atomic(output, json.dumps(out, indent=2) + "\n")
+        write_text_atomic(output, strict_json(out, indent=2) + "\n")
     return out

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hamforge.io import write_csv_atomic, write_text_atomic
+from hamforge.io import strict_json, write_csv_atomic, write_text_atomic
 from hamforge.io.units import HARTREE_TO_EV, HARTREE_TO_MEV
 from hamforge.validate._checks import DENSE_LIMIT, ValidationError, check_same_structure, load_checked
 from hamforge.validate._eigmetrics import DOS_WIDTH, spectrum_metrics
@@ -23,21 +21,9 @@ __all__ = ["compare_spectra", "device_cuts", "resolve_n_occupied", "validate_pai
 logger = logging.getLogger(__name__)
 
 
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        return _clean(x.item())
-    return x
-
-
 def write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> None:
     """Write ``obj`` as sorted, indented JSON atomically (NaN/inf become null, which JSON can hold)."""
-    write_text_atomic(path, json.dumps(_clean(dict(obj)), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, strict_json(dict(obj), indent=2, sort_keys=True) + "\n")
 
 
 def resolve_n_occupied(n_occupied: int | None, provenance: Mapping[str, Any], source: str) -> int:
