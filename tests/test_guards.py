@@ -50,13 +50,23 @@ def test_an_output_that_is_an_input_is_refused(files, capsys):
     d, _, _ = files
     keep = _bytes([d / "p.h5", d / "r.h5", d / "m.pt"])
     _refused(
-        ["eigen", d / "p.h5", d / "r.h5", "-o", d / "r.h5", "--no-plots"], capsys, match="r.h5: output is the input"
+        ["eigen", d / "p.h5", d / "r.h5", "-o", d / "r.h5", "--no-plots"],
+        capsys,
+        match="r.h5: output is the same file as the input",
     )
     (d / "link.h5").symlink_to(d / "r.h5")  # through a symbolic link
     _refused(["eigen", d / "p.h5", d / "r.h5", "-o", d / "link.h5", "--no-plots"], capsys, match="link.h5")
     os.link(d / "m.pt", d / "hard.pt")  # through a hard link
-    _refused(["evaluate", d / "m.pt", d / "p.h5", "-o", d / "hard.pt"], capsys, match="hard.pt: output is the input")
-    _refused(["predict", d / "m.pt", d / "p.h5", "-o", d / "p.h5"], capsys, match="p.h5: output is the input")
+    _refused(
+        ["evaluate", d / "m.pt", d / "p.h5", "-o", d / "hard.pt"],
+        capsys,
+        match="hard.pt: output is the same file as the input",
+    )
+    _refused(
+        ["predict", d / "m.pt", d / "p.h5", "-o", d / "p.h5"],
+        capsys,
+        match="p.h5: output is the same file as the input",
+    )
     assert _bytes([d / "p.h5", d / "r.h5", d / "m.pt"]) == keep
 
 

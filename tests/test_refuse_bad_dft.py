@@ -260,3 +260,21 @@ def test_coincident_atoms_are_refused(tmp_path, capsys):
     assert first_o in text and second_o in text
     inp.write_text(text.replace(second_o, first_o))  # a line pasted twice
     _refused(tmp_path, run, capsys, "cp2k.inp", "atoms 5 and 6", "coincident")
+
+
+def test_the_cp2k_output_is_found_whatever_its_name(tmp_path, capsys):
+    """`cp2k.psmp -i x.inp -o x.out` is the usual naming: the output is found and an unconverged one refused; a run
+    directory without any CP2K output is refused (its SCF outcome is unknown) unless accepted explicitly."""
+    run = _copy(tmp_path)
+    _unconverge(run)
+    (run / "cp2k.out").rename(run / "job.log")
+    (run / "notes.txt").write_text("not a CP2K output\n")
+    _refused(tmp_path, run, capsys, "job.log", "SCF run NOT converged")
+    (run / "job.log").unlink()
+    shutil.rmtree(tmp_path / "out")
+    _refused(tmp_path, run, capsys, "no CP2K output found", "--allow-unconverged")
+    data = parse_cp2k_run(run, allow_unconverged=True)
+    assert data.provenance["accepted_unconverged"] is True and data.provenance["scf_converged"] is None
+    good = _copy(tmp_path, "si_szv")
+    (good / "cp2k.out").rename(good / "cp2k.inp.out")
+    assert parse_cp2k_run(good).provenance["output"] == "cp2k.inp.out"

@@ -12,7 +12,7 @@ from hamforge.dft._input import (
 )
 from hamforge.dft._output import SCFSummary, read_cp2k_abort, read_mo_eigenvalues, read_scf_summary
 from hamforge.dft._read_input import CP2KInputInfo, locate_csr_file, read_cp2k_input
-from hamforge.dft._run import launcher_command, parse_cp2k_run, run_cp2k
+from hamforge.dft._run import find_cp2k_output, launcher_command, parse_cp2k_run, run_cp2k
 from hamforge.dft._settings import CP2KSettings, DFTError, KindSettings
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "cp2k_input_tree",
     "launcher_command",
     "locate_csr_file",
+    "find_cp2k_output",
     "parse_cp2k_run",
     "read_cp2k_abort",
     "read_cp2k_input",

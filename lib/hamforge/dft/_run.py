@@ -20,7 +20,7 @@ from hamforge.dft._read_input import locate_csr_file, read_cp2k_input
 from hamforge.dft._settings import DFTError
 from hamforge.io import MatrixData
 
-__all__ = ["run_cp2k", "parse_cp2k_run", "launcher_command"]
+__all__ = ["find_cp2k_output", "launcher_command", "parse_cp2k_run", "run_cp2k"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,37 @@ def run_cp2k(
     return summary
 
 
+# What CP2K writes at the top of every output (its banner and the version line of the header).
+_CP2K_MARKS = ("PROGRAM STARTED AT", "CP2K| version string")
+_OUTPUT_SUFFIXES = (".out", ".log", ".stdout", ".txt")
+
+
+def find_cp2k_output(run_dir: str | os.PathLike, inp: str | os.PathLike | None = None) -> Path | None:
+    """The CP2K output of a run directory whatever its name (``cp2k.psmp -i x.inp -o x.out`` is the usual form):
+    ``cp2k.out``, then ``<input stem>.out``, then the newest ``*.out`` / ``*.log`` / ``*.stdout`` / ``*.txt``
+    whose first 64 kB carry CP2K's banner; None when there is none."""
+    run_dir = Path(run_dir)
+    first = [run_dir / OUTPUT_NAME] + ([run_dir / f"{Path(inp).stem}.out"] if inp is not None else [])
+    others = sorted(
+        (p for p in run_dir.iterdir() if p.suffix in _OUTPUT_SUFFIXES and p not in first),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for p in first + others:
+        if p.is_file() and _has_banner(p):
+            return p
+    return None
+
+
+def _has_banner(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16).decode(errors="replace")
+    except OSError:
+        return False
+    return any(m in head for m in _CP2K_MARKS)
+
+
 def parse_cp2k_run(
     run_dir: str | os.PathLike,
     *,
@@ -119,11 +150,11 @@ def parse_cp2k_run(
     Structure, cell and kinds are read from the input (and any coordinate file it names), the basis shells
     from the basis files it names. See :func:`hamforge.dft.assemble_symmetric` for the checks of each file.
 
-    Refused (:class:`DFTError` naming the file): an output ``cp2k.out`` that reports an unconverged SCF or no
-    SCF outcome at all, unless ``allow_unconverged`` (then ``scf_converged: false`` and
-    ``accepted_unconverged: true`` are recorded in the provenance); an S that is not positive definite
-    (KS and S swapped, S negated); an all-zero H; a negative or NaN ``asymmetry_tol``. Without ``cp2k.out``
-    the SCF outcome is unknown: a warning is logged and ``scf_converged: null`` recorded.
+    The CP2K output is found whatever its name (:func:`find_cp2k_output`). Refused (:class:`DFTError` naming
+    the file): an output that reports an unconverged SCF or no SCF outcome at all, or no output at all, unless
+    ``allow_unconverged`` (then ``scf_converged: false`` or null and ``accepted_unconverged: true`` are recorded
+    in the provenance); an S that is not positive definite (KS and S swapped, S negated); an all-zero H; a
+    negative or NaN ``asymmetry_tol``.
     """
     asymmetry_tol = check_tolerance("asymmetry_tol", asymmetry_tol)
     run_dir = Path(run_dir)
@@ -160,8 +191,14 @@ def parse_cp2k_run(
         "min_eigenvalue_S": lam,
         "scf_converged": None,
     }
-    out = run_dir / OUTPUT_NAME
-    if out.is_file():
+    out = find_cp2k_output(run_dir, inp)
+    if out is None and not allow_unconverged:
+        raise DFTError(
+            f"{run_dir}: no CP2K output found (looked for {OUTPUT_NAME}, {inp.stem}.out and any *.out / *.log / "
+            "*.stdout file with CP2K's banner), so whether the SCF converged is unknown. Put the output there, or "
+            "accept the matrices explicitly (allow_unconverged / --allow-unconverged; recorded in the provenance)"
+        )
+    if out is not None:
         s = read_scf_summary(out)
         if not s.converged:
             why = "reports 'SCF run NOT converged'" if s.scf_reported else "reports no SCF outcome (cut short?)"
@@ -179,8 +216,10 @@ def parse_cp2k_run(
             energy_hartree=s.energy,
             n_electrons=s.n_electrons,
         )
+        prov["output"] = out.name
     else:
-        logger.warning("%s: no %s, so the SCF outcome of these matrices is unknown", run_dir, OUTPUT_NAME)
+        logger.warning("%s: no CP2K output, SCF outcome unknown; accepted because allow_unconverged is set", run_dir)
+        prov["accepted_unconverged"] = True
     prov.update(provenance or {})
     return MatrixData(
         numbers=info.numbers,

@@ -92,7 +92,7 @@ def check_apart(
         for pi in ins:
             ri = Path(os.path.realpath(pi))
             if ro == ri or ((po.exists() or po.is_symlink()) and _same_file(po, pi)):
-                raise OutputPathError(f"{o}: output is the input {pi}; choose another output path")
+                raise OutputPathError(f"{o}: output is the same file as the input {pi}; choose another output path")
             if ri.is_relative_to(ro) and o not in folders_written_into:
                 raise OutputPathError(f"{o}: output folder contains the input {pi}; choose another output path")
 
