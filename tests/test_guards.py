@@ -9,6 +9,7 @@ non-zero exit, a message naming the file (or field), the inputs byte-identical a
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,30 @@ def test_json_outputs_are_strict_json():
         raise ValueError(f"not JSON: {name}")
 
     assert json.loads(text, parse_constant=refuse) == {"a": None, "b": 1.5, "c": [None, 3], "d": "x"}
+
+
+def test_training_data_is_identified_by_content_and_its_folder_is_locked(tmp_path, capsys):
+    """A targets file given twice (also as a byte-identical copy under another name) or both for training and
+    validation is refused before training; a second training into a folder in use is refused at once."""
+    import fcntl
+    import shutil
+
+    from hamforge.stages import train_model
+    from hamforge.train import TrainingError, TrainSettings
+
+    src = Path(__file__).parent / "data" / "cp2k" / "si_szv"
+    assert main(["parse-cp2k", str(src), "-o", str(tmp_path / "m.h5")]) == 0
+    assert main(["targets", str(tmp_path / "m.h5"), "--rcut", "4", "-o", str(tmp_path / "t.h5")]) == 0
+    shutil.copyfile(tmp_path / "t.h5", tmp_path / "copy.h5")
+    e = lambda name: {"structure": name, "targets": str(tmp_path / f"{name}.h5")}  # noqa: E731
+    s = TrainSettings(max_epochs=1)
+    with pytest.raises(TrainingError, match="copy.h5: the same content as .*t.h5 .*training and validation"):
+        train_model([e("t")], [e("copy")], {"l_max": 2, "embed_dim": 4}, s, tmp_path / "run")
+    with pytest.raises(TrainingError, match="copy.h5: the same content as"):
+        train_model([e("t"), e("copy")], [], {"l_max": 2, "embed_dim": 4}, s, tmp_path / "run")
+    (tmp_path / "run").mkdir(exist_ok=True)
+    with open(tmp_path / "run" / ".lock", "a") as fh:  # another training holds the folder
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(TrainingError, match="another training is writing there"):
+            train_model([e("t")], [], {"l_max": 2, "embed_dim": 4}, s, tmp_path / "run")
+    assert not (tmp_path / "run" / "latest.pt").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -108,6 +109,7 @@ def train_model(
             "train.use_partitions: the augmented partitions are not used with train.parallel: halo (every "
             "structure is split over the ranks); set use_partitions: false or parallel: partitions"
         )
+    content = _check_inputs_apart(train_entries, val_entries)
     first = read_targets_file(train_entries[0]["targets"])
     config = ModelConfig.from_targets(first, **dict(model_hyper))
     with distributed() as ctx:
@@ -142,7 +144,10 @@ def train_model(
         model.to(ctx.device)
         train_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in train_items]
         val_items = [dataclasses.replace(it, sample=it.sample.to(ctx.device)) for it in val_items]
-        summary = train(model, train_items, val_items, settings, checkpoint_dir, ctx, loss_spec=spec)
+        with _output_lock(checkpoint_dir) if ctx.is_main else contextlib.nullcontext():
+            summary = train(
+                model, train_items, val_items, settings, checkpoint_dir, ctx, loss_spec=spec, content=content
+            )
         if settings.baseline and val_items:  # what the network adds: the baselines alone on the validation set
             base = evaluate(baseline_only(model), val_items, ctx, spec)[1]
             summary["baseline_val_metrics"] = base
@@ -157,6 +162,52 @@ def train_model(
         if ctx.is_main and outputs:
             _copy_outputs(Path(checkpoint_dir), outputs, summary, train_entries, val_entries)
     return summary
+
+
+def _check_inputs_apart(train_entries, val_entries) -> dict:
+    """Digests of the training and validation targets files; a file twice among them (by content, whatever its
+    name: a copy is the same data) is refused, as validating on training data would report a flattering MAE."""
+    from hamforge._hashing import file_digest
+    from hamforge.train import TrainingError
+
+    seen: dict[str, str] = {}
+    content = {"train": [], "val": []}
+    for split, entries in (("train", train_entries), ("val", val_entries)):
+        for e in entries:
+            path = e["targets"]
+            d = file_digest(path)
+            if d in seen:
+                both = "training and validation" if split == "val" and seen[d][0] == "train" else f"{split}"
+                raise TrainingError(
+                    f"{path}: the same content as {seen[d][1]} (both in the {both} data); a structure counts once, "
+                    "and validating on training data would report a flattering error"
+                )
+            seen[d] = (split, path)
+            content[split].append(d)
+    return content
+
+
+@contextlib.contextmanager
+def _output_lock(folder):
+    """An exclusive lock on ``folder/.lock`` for the whole training: a second training into the same folder is
+    refused at once instead of both writing the same checkpoints (the last one would win)."""
+    import fcntl
+
+    from hamforge.train import TrainingError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingError(
+                f"{folder}: another training is writing there (locked); wait for it or choose another folder"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _copy_outputs(ck: Path, outputs, summary, train_entries, val_entries) -> None:

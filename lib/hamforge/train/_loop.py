@@ -23,9 +23,9 @@ import random
 import re
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -159,9 +159,12 @@ def train(
     out_dir: str | os.PathLike,
     ctx,
     loss_spec: LossSpec | None = None,
+    content: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
     """Train ``model`` in place; write ``out_dir/{latest,best}.pt``, ``metrics.csv``, ``learning_curve.png``.
     ``loss_spec`` (default: the settings' node and L1 weights on raw errors) sets the loss (``_loss``).
+    ``content``: ``{"train": [...], "val": [...]}`` digests of the input files, recorded in the checkpoints and
+    compared on resume (a file replaced under the same name is another training).
 
     Resumes from ``out_dir/latest.pt`` when it exists (same settings and process count give a bitwise
     identical run). Returns the summary of the best epoch. ``ctx`` is a :class:`hamforge.train.DistContext`.
@@ -181,6 +184,8 @@ def train(
     rows, start, best = [], 1, {"val_loss": math.inf}
     latest = out / "latest.pt"
     data = {"train": _structures(train_items), "val": _structures(val_items)}
+    if content is not None:
+        data.update({f"{k}_content": sorted(v) for k, v in content.items()})
     ck, changed = None, []
     if latest.is_file():
         try:
@@ -412,4 +417,11 @@ def _resume_conflicts(ck, model: HamiltonianModel, s: TrainSettings, data: dict)
         ]
     if "data" in ck.extra:
         changed += [f"{k} structures" for k in ("train", "val") if list(ck.extra["data"].get(k, [])) != data[k]]
+        changed += [
+            f"{k} files' content"
+            for k in ("train", "val")
+            if f"{k}_content" in data
+            and f"{k}_content" in ck.extra["data"]  # older checkpoints: names only
+            and list(ck.extra["data"][f"{k}_content"]) != data[f"{k}_content"]
+        ]
     return changed
