@@ -95,6 +95,22 @@ def test_cross_field_checks():
         validate_config(cfg)
 
 
+@pytest.mark.parametrize(
+    ("block", "key", "value", "match"),
+    [
+        ("model", "l_max", 1, r"model\.l_max: 1, but the basis of kind Si .* L up to 2"),
+        ("transport", "axis", "z", r"transport\.axis: z, but transport\.tiling \[2, 1, 1\]"),
+        ("transport", "structures", 3, r"transport\.structures: 3, but the test quench has 2 structures"),
+    ],
+)
+def test_values_a_later_rule_would_refuse_are_refused_at_once(block, key, value, match):
+    """Checked when the config is read (dry run), not after MD, DFT and targets (issue 22)."""
+    cfg = default()
+    cfg["materials"]["a-Si"][block][key] = value
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg)
+
+
 def _snakemake(*args, cwd=ROOT):
     exe = Path(sys.executable).parent / "snakemake"
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)

@@ -105,6 +105,8 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         _check_md_inputs(mat, base, source)
         _check_post_quench(mat, base, source)
         _check_training(mat, base, source)
+        _check_model_basis(mat, base, source)
+        _check_transport(mat, base, source)
     for rule in ("cp2k", "melt_quench"):
         _check_launcher(cfg["resources"][rule], f"resources.{rule}.launcher", source)
     return cfg
@@ -236,6 +238,52 @@ def _check_dft_data(mat: Mapping[str, Any], base: str, source: str) -> None:
                 raise ConfigError(
                     f"{source}: {base}.dft.kinds.{label}.{what}: {kind[what]!r} for {element} not found in {path}{hint}"
                 )
+
+
+def _check_model_basis(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """model.l_max covers the basis: a block of shells l_a, l_b holds L up to l_a + l_b (refused otherwise only
+    after MD, DFT and targets)."""
+    from hamforge._elements import chemical_symbol
+    from hamforge.basis import BasisError, read_cp2k_basis, resolve_cp2k_data_file
+
+    dft, l_max = mat["dft"], mat["model"]["l_max"]
+    try:
+        path = resolve_cp2k_data_file(dft["basis_file"])
+    except BasisError:
+        return  # reported by _check_dft_data
+    need, worst = 0, None
+    for label, kind in dft["kinds"].items():
+        try:
+            shells = read_cp2k_basis(path, chemical_symbol(kind.get("element", label)), kind["basis_set"]).shells
+        except (BasisError, ValueError):
+            continue
+        if shells and 2 * max(shells) > need:
+            need, worst = 2 * max(shells), f"{label} ({kind['basis_set']}: l up to {max(shells)})"
+    if l_max < need:
+        raise ConfigError(
+            f"{source}: {base}.model.l_max: {l_max}, but the basis of kind {worst} makes blocks with L up to {need}; "
+            f"set l_max >= {need}"
+        )
+
+
+def _check_transport(mat: Mapping[str, Any], base: str, source: str) -> None:
+    """The transport device: tiled along its axis; no more devices than test structures."""
+    tr = mat.get("transport")
+    if not tr:
+        return
+    axis = "xyz".index(tr["axis"])
+    tiling = list(tr["tiling"])
+    if tiling[axis] == 1 and max(tiling) > 1:
+        raise ConfigError(
+            f"{source}: {base}.transport.axis: {tr['axis']}, but transport.tiling {tiling} repeats another axis; "
+            "the device is elongated along the tiled axis"
+        )
+    n = mat["decorrelate"]["n_snapshots"]
+    if tr.get("structures", 1) > n:
+        raise ConfigError(
+            f"{source}: {base}.transport.structures: {tr['structures']}, but the test quench has {n} structures "
+            "(decorrelate.n_snapshots)"
+        )
 
 
 def _check_md_inputs(mat: Mapping[str, Any], base: str, source: str) -> None:
