@@ -235,12 +235,14 @@ def test_errors(override, match):
         neighbor_list(**args)
 
 
-def test_suspicious_cutoffs_are_warned_about(caplog, monkeypatch):
-    """An r_cut that gives no edge (e.g. a cutoff given in nm or bohr by mistake) and one whose expected edge
-    list exceeds the memory budget ($HAMFORGE_MEMORY_BUDGET_GB) are logged as warnings, naming r_cut."""
+def test_suspicious_cutoffs_are_warned_about_and_budgets_refuse(caplog, monkeypatch):
+    """An r_cut that gives no edge (e.g. a cutoff given in nm or bohr by mistake) is logged as a warning, naming
+    r_cut; one whose expected edge list exceeds the memory budget ($HAMFORGE_MEMORY_BUDGET_GB) is refused before
+    anything is allocated (issue 22: a warning let the run go on until memory ran out)."""
     import logging
 
     from hamforge.graph import neighbor_list
+    from hamforge.graph._neighbors import MemoryBudgetError
 
     x = np.array([[0.0, 0.0, 0.0], [2.35, 0.0, 0.0]])
     cell = np.eye(3) * 20.0
@@ -254,9 +256,8 @@ def test_suspicious_cutoffs_are_warned_about(caplog, monkeypatch):
     assert caplog.text == ""
     rng = np.random.default_rng(0)
     y = rng.uniform(0, 10, (200, 3))
-    with caplog.at_level(logging.WARNING, logger="hamforge.graph"):
+    with pytest.raises(MemoryBudgetError, match=r"r_cut 4 Angstrom: .* above the memory budget of 0\.0 GB; refused"):
         neighbor_list(y, np.eye(3) * 10, True, 4.0)  # ~54 neighbours per atom: ~0.8 MB > 1 kB
-    assert "above the memory budget of 0.0 GB" in caplog.text and "r_cut 4 Angstrom" in caplog.text
     monkeypatch.setenv("HAMFORGE_MEMORY_BUDGET_GB", "lots")
     with pytest.raises(ValueError, match="HAMFORGE_MEMORY_BUDGET_GB: expected a number of GB"):
         neighbor_list(y, np.eye(3) * 10, True, 4.0)

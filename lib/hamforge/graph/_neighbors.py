@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hamforge._errors import HamforgeError
 from hamforge.geometry import NeighborList, check_cell, check_positions, completed_cell, frozen_neighbor_list
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ _BYTES_PER_EDGE = 72
 # Environment variable with the memory budget (GB) above which a neighbour list is warned about.
 MEMORY_BUDGET_ENV = "HAMFORGE_MEMORY_BUDGET_GB"
 
-__all__ = ["NeighborList", "neighbor_list", "reverse_edge_index"]
+__all__ = ["MemoryBudgetError", "NeighborList", "neighbor_list", "reverse_edge_index"]
 
 # Candidate pairs (tree hits) per chunk of centre atoms: bounds the temporaries to ~100-200 MB.
 _PAIRS_PER_CHUNK = 1 << 20
@@ -205,8 +206,12 @@ def memory_budget_bytes() -> float:
         return math.inf
 
 
+class MemoryBudgetError(ValueError, HamforgeError):
+    """A neighbour list (and the blocks on it) would exceed the memory budget: refused before allocating."""
+
+
 def _warn_if_large(x, full, pbc, r_cut) -> None:
-    """Warn before the search when the expected edge list (mean density x sphere volume) exceeds the budget."""
+    """Refuse before the search when the expected edge list (mean density x sphere volume) exceeds the budget."""
     n = x.shape[0]
     span = np.where(pbc, 0.0, np.ptp(x @ np.linalg.inv(full), axis=0) if n else 0.0)
     # volume: the cell along periodic axes, the atoms' extent (at least r_cut) along open ones
@@ -216,16 +221,12 @@ def _warn_if_large(x, full, pbc, r_cut) -> None:
     expected = n * min(n / max(volume, 1e-300) * 4.0 / 3.0 * math.pi * r_cut**3, 1e12)
     budget = memory_budget_bytes()
     if expected * _BYTES_PER_EDGE > budget:
-        logger.warning(
-            "r_cut %g Angstrom: ~%.3g edges expected for %d atoms, ~%.1f GB for the neighbour list alone (and "
-            "more for the blocks on it), above the memory budget of %.1f GB (set %s to change it); "
-            "a smaller r_cut or a partitioned run bounds the memory",
-            r_cut,
-            expected,
-            n,
-            expected * _BYTES_PER_EDGE / 1e9,
-            budget / 1e9,
-            MEMORY_BUDGET_ENV,
+        raise MemoryBudgetError(
+            f"r_cut {r_cut:g} Angstrom: ~{expected:.3g} edges expected for {n} atoms, ~"
+            f"{expected * _BYTES_PER_EDGE / 1e9:.1f} GB for the neighbour list alone (and more for the blocks on "
+            f"it), above the memory budget of {budget / 1e9:.1f} GB; refused before allocating. Set "
+            f"{MEMORY_BUDGET_ENV} (GB) to allow more, or use a path with bounded memory (hamforge predict streams "
+            "its parts)"
         )
 
 
