@@ -224,3 +224,12 @@ def test_training_data_is_identified_by_content_and_its_folder_is_locked(tmp_pat
         with pytest.raises(TrainingError, match="another training is writing there"):
             train_model([e("t")], [], {"l_max": 2, "embed_dim": 4}, s, tmp_path / "run")
     assert not (tmp_path / "run" / "latest.pt").exists()
+
+
+def test_a_cuda_device_without_cuda_is_a_message_not_a_traceback(files, capsys, monkeypatch):
+    import torch
+
+    d, _, _ = files
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a machine with a GPU
+    _refused(["predict", d / "m.pt", d / "p.h5", "-o", d / "o.h5", "--device", "cuda"], capsys, match="--device cuda")
+    assert not (d / "o.h5").exists()

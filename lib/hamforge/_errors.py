@@ -7,8 +7,12 @@ its callers already catch, e.g. ValueError), so ``except HamforgeError`` catches
 
 from __future__ import annotations
 
-__all__ = ["HamforgeError"]
+__all__ = ["HamforgeError", "UsageError"]
 
 
 class HamforgeError(Exception):
     """Bad input to hamforge; the message names the file and the field (or the option)."""
+
+
+class UsageError(ValueError, HamforgeError):
+    """A command-line option that cannot work here (e.g. a CUDA device on a machine without one)."""

@@ -56,6 +56,14 @@ def _guard_paths(args: argparse.Namespace) -> None:
                 inputs.append(v)
     out_dir = getattr(args, "out_dir", None)
     check_apart([getattr(args, k, None) for k in _OUTPUT_ARGS], inputs, folders_written_into=[out_dir])
+    device = getattr(args, "device", None)
+    if isinstance(device, str) and device.startswith("cuda"):
+        import torch
+
+        from hamforge._errors import UsageError
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: this machine has no CUDA device visible to torch (use cpu)")
 
 
 def _cmd_parse_cp2k(args: argparse.Namespace) -> int:
