@@ -186,6 +186,14 @@ def sisl_hamiltonian(data):
 
     img = getattr(data, "images", None)
     if img is None:
+        import logging
+
+        if np.any(np.asarray(data.pbc, bool)):
+            logging.getLogger(__name__).warning(
+                "%s: Gamma-point matrices only (a version 1 file): the TSHS has nsc = (1, 1, 1), right at Gamma and "
+                "wrong at any other k (images folded into the cell); per-image matrices (a prediction) avoid this",
+                getattr(data, "provenance", {}).get("input", "this file"),
+            )
         geom = sisl_geometry(data)
         return sisl.Hamiltonian.fromsp(geom, sp.csr_matrix(data.H) * HARTREE_TO_EV, S=sp.csr_matrix(data.S))
     nsc = np.where(np.asarray(data.pbc, bool), 2 * np.abs(img.shifts).max(axis=0) + 1, 1)

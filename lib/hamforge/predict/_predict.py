@@ -194,7 +194,9 @@ def _overlap_range(structure, basis, basis_file, eps) -> float:
     try:
         return float(overlap_range(used, eps=eps, basis_file=basis_file))
     except (BasisError, OverlapError) as exc:
-        raise PredictError(f"overlap_eps / basis of the model: {exc} (predict without S: --no-overlap)") from None
+        raise PredictError(
+            f"overlap_eps / basis of the model: {exc} (the exact S needs the model's basis sets: --basis-file FILE)"
+        ) from None
 
 
 def _overlap_edges(structure, nl, basis, basis_file, eps) -> tuple[Any, float]:
@@ -228,7 +230,9 @@ def _overlap(structure, nl, basis, basis_file) -> tuple[RaggedBlocks, RaggedBloc
                 ch.edge_data
             )
     except BasisError as exc:
-        raise PredictError(f"exact overlaps of the model's basis: {exc} (predict without S: --no-overlap)") from None
+        raise PredictError(
+            f"exact overlaps of the model's basis: {exc} (the exact S needs the model's basis sets: --basis-file FILE)"
+        ) from None
     return nodes, edges
 
 
