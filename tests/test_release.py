@@ -184,3 +184,90 @@ def test_cli_release_then_rerun_replaces_the_release(material_dir, tmp_path):
     (out / "stale.txt").write_text("from an older release")
     assert run_cli(add_release_parsers, argv) == 0  # an existing release is replaced as a whole
     assert verify_release(out).ok and not (out / "stale.txt").exists()
+
+
+def _rewrite_manifest(out, fn):
+    m = json.loads((out / "manifest.json").read_text())
+    fn(m)
+    (out / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def test_verify_confines_every_path_to_the_release(release, tmp_path):
+    """A released file or the manifest that is a symlink out of the release, and manifest entries with '..' or an
+    absolute path, are reported unsafe (issue 22: verify passed them)."""
+    out, _ = release
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the release\n")
+    target = out / "dft" / f"{STRUCT}.h5"
+    target.unlink()
+    target.symlink_to(outside)
+    _rewrite_manifest(out, lambda m: m["files"].update({"../../etc/hostname": {"sha256": "0" * 64, "bytes": 1}}))
+    _rewrite_manifest(out, lambda m: m["files"].update({"/etc/hostname": {"sha256": "0" * 64, "bytes": 1}}))
+    check = verify_release(out)
+    assert not check.ok
+    assert {f"dft/{STRUCT}.h5", "../../etc/hostname", "/etc/hostname"} <= set(check.unsafe)
+    assert "unsafe:  ../../etc/hostname" in check.report()
+    moved = out / "manifest.real.json"
+    (out / "manifest.json").rename(moved)
+    (out / "manifest.json").symlink_to(moved)
+    assert "manifest.json" in verify_release(out).unsafe
+
+
+def test_verify_checks_bytes_config_hash_and_seeds(release):
+    out, _ = release
+    _rewrite_manifest(out, lambda m: m["files"]["config.yaml"].update(bytes=m["files"]["config.yaml"]["bytes"] + 1))
+    assert verify_release(out).changed == ["config.yaml"]
+    _rewrite_manifest(out, lambda m: m["files"]["config.yaml"].update(bytes=m["files"]["config.yaml"]["bytes"] - 1))
+    assert verify_release(out).ok
+    _rewrite_manifest(out, lambda m: m["config"].update(hash="0" * 16))
+    assert verify_release(out).inconsistent == ["config.hash: does not match the released config.yaml"]
+    _rewrite_manifest(out, lambda m: m.update(config={**m["config"], "hash": config_hash_of(out)}))
+    key = next(k for k in json.loads((out / "manifest.json").read_text())["seeds"] if not k.startswith("md.quench"))
+    _rewrite_manifest(out, lambda m: m["seeds"].update({key: 12345}))
+    assert verify_release(out).inconsistent == [
+        f"seeds.{key}: 12345 in the manifest, " + repr(seed_in(out, key)) + " in the released files"
+    ]
+
+
+def config_hash_of(out):
+    import yaml
+
+    return config_hash(yaml.safe_load((out / "config.yaml").read_text()))
+
+
+def seed_in(out, key):
+    import yaml
+
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    mat = cfg["materials"][json.loads((out / "manifest.json").read_text())["material"]]
+    for part in key.split("."):
+        mat = mat[part]
+    return mat
+
+
+def test_release_refuses_files_made_with_another_config_and_dangling_index_entries(material_dir, config, tmp_path):
+    """A config other than the one the files were made with (their provenance's config_hash) would publish a data
+    card and hashes that do not describe the files; an index naming a file the release lacks would publish a
+    dangling link (issue 22)."""
+    import copy
+
+    import h5py
+    from hamforge.io import ReleaseError
+
+    mdir = tmp_path / "a-Si"
+    shutil.copytree(material_dir, mdir)
+    dft = mdir / "dft" / f"{STRUCT}.h5"
+    with h5py.File(dft, "r+") as f:
+        prov = json.loads(f.attrs["provenance"])
+        f.attrs["provenance"] = json.dumps({**prov, "config_hash": config_hash(config["materials"]["a-Si"])})
+    make_release(mdir, tmp_path / "ok", config)  # the files' own config: fine
+    other = copy.deepcopy(config)
+    other["materials"]["a-Si"]["decorrelate"]["seed"] = 99
+    with pytest.raises(ReleaseError, match=rf"{STRUCT}.h5: provenance config_hash .* another configuration"):
+        make_release(mdir, tmp_path / "r1", other)
+    index = json.loads((mdir / "index" / "q0.json").read_text())
+    index["structures"].append({"structure": "q0_f00020", "matrices": "../dft/q0_f00020.h5"})  # never computed
+    (mdir / "index" / "q0.json").write_text(json.dumps(index))
+    with pytest.raises(ReleaseError, match=r"q0.json: structures.q0_f00020.matrices: ../dft/q0_f00020.h5 is not in"):
+        make_release(mdir, tmp_path / "r2", config)
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()

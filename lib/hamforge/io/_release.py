@@ -82,10 +82,12 @@ class ReleaseCheck:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)  # paths that leave the release (absolute, "..", symlinks)
+    inconsistent: list[str] = field(default_factory=list)  # manifest fields the released files contradict
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.extra)
+        return not (self.changed or self.missing or self.extra or self.unsafe or self.inconsistent)
 
     def report(self) -> str:
         if self.ok:
@@ -94,6 +96,8 @@ class ReleaseCheck:
         lines += [f"  changed: {p}" for p in self.changed]
         lines += [f"  missing: {p}" for p in self.missing]
         lines += [f"  extra:   {p}" for p in self.extra]
+        lines += [f"  unsafe:  {p}" for p in self.unsafe]
+        lines += [f"  inconsistent: {p}" for p in self.inconsistent]
         return "\n".join(lines)
 
 
@@ -129,6 +133,43 @@ def _collect(material_dir: Path, settings: Mapping[str, Any]) -> dict[str, Path]
                 "has the workflow run for this material?"
             )
     return files
+
+
+def _check_sources(material_dir: Path, sources: Mapping[str, Path], material_hash: str) -> None:
+    """Refuse a release whose files contradict it: an HDF5 file whose provenance records another config (the
+    config given is not the one the files were made with), or an index entry naming a file the release lacks."""
+    import h5py
+
+    for rel, src in sorted(sources.items()):
+        if src.suffix == ".h5":
+            try:
+                with h5py.File(src, "r") as f:
+                    prov = json.loads(f.attrs.get("provenance", "{}"))
+            except (OSError, ValueError):
+                continue  # unreadable files are the verify's and the reader's business, not the config's
+            got = prov.get("config_hash") if isinstance(prov, dict) else None
+            if got is not None and got != material_hash:
+                raise ReleaseError(
+                    f"{src}: provenance config_hash {got} is not the config's ({material_hash}): these files were "
+                    "made with another configuration; release with that one (--config)"
+                )
+        if rel.startswith("index/") and rel.endswith(".json"):
+            try:
+                index = json.loads(src.read_text())
+            except (OSError, ValueError) as exc:
+                raise ReleaseError(f"{src}: not readable JSON ({exc})") from None
+            base = Path(rel).parent
+            for entry in index.get("structures", []):
+                for key, path in entry.items():
+                    if key == "structure":
+                        continue
+                    target = (base / path).as_posix()
+                    target = os.path.normpath(target)
+                    if target not in sources:
+                        raise ReleaseError(
+                            f"{src}: structures.{entry.get('structure')}.{key}: {path} is not in the release (missing "
+                            "in the results, or not matched by release.include)"
+                        )
 
 
 def _reason(rel: str, patterns: Mapping[str, str]) -> str | None:
@@ -225,6 +266,7 @@ def make_release(
     mat = config["materials"][material]
     sources = _collect(material_dir, settings)
     sources.pop(MANIFEST, None)
+    _check_sources(material_dir, sources, config_hash(mat))
     _prepare_out_dir(out_dir, force)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -291,16 +333,63 @@ def read_manifest(release_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def verify_release(release_dir: str | os.PathLike) -> ReleaseCheck:
-    """Check every file of a release against its manifest: changed content, missing and unlisted files."""
+    """Check every file of a release against its manifest: content and byte count, missing and unlisted files;
+    every path confined to the release (no absolute path, no ``..``, no symbolic link, the manifest included);
+    the config hashes and seeds the manifest records against the released ``config.yaml``."""
     release_dir = Path(release_dir)
-    files: Mapping[str, Any] = read_manifest(release_dir)["files"]
+    root = Path(os.path.realpath(release_dir))
+    unsafe = [MANIFEST] if (release_dir / MANIFEST).is_symlink() else []
+    manifest = read_manifest(release_dir)
+    files: Mapping[str, Any] = manifest["files"]
     changed, missing = [], []
     for rel, entry in sorted(files.items()):
         p = release_dir / rel
-        if not p.is_file():
+        if _escapes(release_dir, root, rel):
+            unsafe.append(rel)
+        elif not p.is_file():
             missing.append(rel)
-        elif file_sha256(p) != entry["sha256"]:
+        elif p.stat().st_size != entry.get("bytes", p.stat().st_size) or file_sha256(p) != entry["sha256"]:
             changed.append(rel)
     present = {p.relative_to(release_dir).as_posix() for p in release_dir.rglob("*") if p.is_file() or p.is_symlink()}
-    extra = sorted(present - set(files) - {MANIFEST})
-    return ReleaseCheck(release_dir, len(files), changed, missing, extra)
+    unsafe += sorted(rel for rel in present if (release_dir / rel).is_symlink() and rel not in unsafe)
+    extra = sorted(present - set(files) - {MANIFEST} - set(unsafe))
+    inconsistent = [] if unsafe or changed or missing else _check_config(release_dir, manifest)
+    return ReleaseCheck(release_dir, len(files), changed, missing, extra, unsafe, inconsistent)
+
+
+def _escapes(release_dir: Path, root: Path, rel: str) -> bool:
+    """True when ``rel`` is absolute, climbs out with ``..``, or resolves (through links) outside the release."""
+    if not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return True
+    p = release_dir / rel
+    if any(q.is_symlink() for q in [p, *p.parents] if q != release_dir and release_dir in q.parents):
+        return True
+    return not Path(os.path.realpath(p)).is_relative_to(root)
+
+
+def _check_config(release_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Manifest fields that the released config.yaml contradicts (its hashes, the seeds it sets)."""
+    import yaml
+
+    from hamforge._hashing import config_hash
+
+    out = []
+    cfg_info = manifest.get("config", {})
+    try:
+        config = yaml.safe_load((release_dir / cfg_info.get("file", "config.yaml")).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"config.file: the released config cannot be read ({exc})"]
+    if config_hash(config) != cfg_info.get("hash"):
+        out.append("config.hash: does not match the released config.yaml")
+    mat = (config.get("materials") or {}).get(manifest.get("material"))
+    if mat is None:
+        return out + [f"material: {manifest.get('material')!r} is not in the released config.yaml"]
+    if config_hash(mat) != cfg_info.get("material_hash"):
+        out.append("config.material_hash: does not match the material's block of the released config.yaml")
+    seeds = _seeds(mat, release_dir)
+    for key, value in (manifest.get("seeds") or {}).items():
+        if key.startswith("md.quench_seeds.") and key not in seeds:
+            continue  # the quenches' own summaries are released only when the release settings include them
+        if seeds.get(key) != value:
+            out.append(f"seeds.{key}: {value!r} in the manifest, {seeds.get(key)!r} in the released files")
+    return out
