@@ -233,3 +233,11 @@ def test_a_cuda_device_without_cuda_is_a_message_not_a_traceback(files, capsys, 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a machine with a GPU
     _refused(["predict", d / "m.pt", d / "p.h5", "-o", d / "o.h5", "--device", "cuda"], capsys, match="--device cuda")
     assert not (d / "o.h5").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_a_message(files, capsys):
+    d, _, _ = files
+    (d / "afile").write_text("a file, not a folder")
+    _refused(["eigen", d / "p.h5", d / "r.h5", "--no-plots", "--out-dir", d / "afile"], capsys, match="not a folder")
+    _refused(["train", d / "p.h5", "-o", d / "afile"], capsys, match="-o")
+    assert (d / "afile").read_text() == "a file, not a folder"

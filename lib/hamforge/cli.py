@@ -23,6 +23,8 @@ _USER_ERRORS = (
     "hamforge.io:FileFormatError",
     "hamforge.config:ConfigError",
     "builtins:ValueError",
+    # the machine's answer about a path (no space left, permission, not a directory): it names the file
+    "builtins:OSError",
 )
 
 
@@ -41,6 +43,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 # Arguments that name what a command writes; every other argument naming an existing path is an input.
 _OUTPUT_ARGS = ("output", "out_dir")
+# Commands whose -o is a folder (like every --out-dir).
+_FOLDER_OUTPUT = {"train", "release"}
 
 
 def _guard_paths(args: argparse.Namespace) -> None:
@@ -56,6 +60,12 @@ def _guard_paths(args: argparse.Namespace) -> None:
                 inputs.append(v)
     out_dir = getattr(args, "out_dir", None)
     check_apart([getattr(args, k, None) for k in _OUTPUT_ARGS], inputs, folders_written_into=[out_dir])
+    from hamforge._errors import UsageError
+
+    folders = [("--out-dir", out_dir)] + ([("-o", args.output)] if args.command in _FOLDER_OUTPUT else [])
+    for flag, folder in folders:
+        if folder is not None and os.path.lexists(folder) and not os.path.isdir(folder):
+            raise UsageError(f"{flag} {folder}: exists and is not a folder")
     device = getattr(args, "device", None)
     if isinstance(device, str) and device.startswith("cuda"):
         import torch
