@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -39,41 +38,6 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         except (ImportError, AttributeError):
             continue
     return tuple(out) + (FileNotFoundError,)
-
-
-# Arguments that name what a command writes; every other argument naming an existing path is an input.
-_OUTPUT_ARGS = ("output", "out_dir")
-# Commands whose -o is a folder (like every --out-dir).
-_FOLDER_OUTPUT = {"train", "release"}
-
-
-def _guard_paths(args: argparse.Namespace) -> None:
-    """One guard for every command: no output may be an input or a folder holding one (through links)."""
-    from hamforge.io import check_apart
-
-    inputs = []
-    for key, value in vars(args).items():
-        if key in _OUTPUT_ARGS or key in ("func", "command"):
-            continue
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.lexists(v):
-                inputs.append(v)
-    out_dir = getattr(args, "out_dir", None)
-    check_apart([getattr(args, k, None) for k in _OUTPUT_ARGS], inputs, folders_written_into=[out_dir])
-    from hamforge._errors import UsageError
-
-    folders = [("--out-dir", out_dir)] + ([("-o", args.output)] if args.command in _FOLDER_OUTPUT else [])
-    for flag, folder in folders:
-        if folder is not None and os.path.lexists(folder) and not os.path.isdir(folder):
-            raise UsageError(f"{flag} {folder}: exists and is not a folder")
-    device = getattr(args, "device", None)
-    if isinstance(device, str) and device.startswith("cuda"):
-        import torch
-
-        from hamforge._errors import UsageError
-
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: this machine has no CUDA device visible to torch (use cpu)")
 
 
 def _cmd_parse_cp2k(args: argparse.Namespace) -> int:
@@ -484,13 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _guard_paths(args: argparse.Namespace) -> None:
+    from hamforge._cli_guard import guard_paths
+
+    guard_paths(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hamforge._logging import configure_logging
 
     args = build_parser().parse_args(argv)
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
     try:
-        _guard_paths(args)
+        _guard_paths(args)  # hamforge._cli_guard
         return int(args.func(args) or 0)
     except _user_error_types() as exc:
         if args.verbose:

@@ -116,15 +116,7 @@ def stream_prediction(
     n_orb = np.asarray(tab.n_orb, np.int64)
     n = n_orb.shape[0]
     s_cut = max(float(cfg.r_cut), float(s_range))
-    try:
-        search_h = NeighborSearch(structure.positions, structure.cell, structure.pbc, cfg.r_cut)
-        search_s = (
-            search_h
-            if s_cut == cfg.r_cut
-            else NeighborSearch(structure.positions, structure.cell, structure.pbc, s_cut)
-        )
-    except ValueError as exc:
-        raise PredictError(f"{structure.source}: {exc}") from None
+    search_h, search_s = _searches(structure, cfg.r_cut, s_cut)
     box = ImageBox(structure.positions, structure.cell, structure.pbc, s_cut)
     need = _check_disk(path, n_orb, search_h, search_s, np.dtype(h_dtype).itemsize)
     n_parts = max(1, min(n, math.ceil(n / int(atoms_per_part))))
@@ -139,22 +131,9 @@ def stream_prediction(
     store = RowStore(Path(folder) / f"rank{rank}", n_orb, box.n)
     try:
         mine = [p for p in range(n_parts) if p % world == rank]
-        _predict_parts(
-            model,
-            cfg,
-            basis,
-            atom_kind,
-            structure,
-            assignment,
-            mine,
-            (search_h, search_s),
-            box,
-            store,
-            used,
-            times,
-            progress,
-            device,
-        )
+        searches = (search_h, search_s)
+        _predict_parts(model, cfg, basis, atom_kind, structure, assignment, mine, searches, box, store, used, times,
+                       progress, device)  # fmt: skip
         store.close_writing()
         if world > 1:
             used = _merge(store, used, rank)
@@ -173,15 +152,21 @@ def stream_prediction(
             dist.barrier()  # every rank has read every store
         if rank == 0:
             shutil.rmtree(folder, ignore_errors=True)
-    logger.info(
-        "%s: %d atoms in %.1f s, peak memory %.0f MB (disk estimate was %.2g GB)",
-        path,
-        n,
-        time.perf_counter() - t_all,
-        peak_rss_mb(),
-        need / 1e9,
-    )
+    took = time.perf_counter() - t_all
+    logger.info("%s: %d atoms in %.1f s, peak memory %.0f MB (disk estimate %.2g GB)", path, n, took, peak_rss_mb(),
+                need / 1e9)  # fmt: skip
     return prov
+
+
+def _searches(structure, r_cut: float, s_cut: float):
+    """Neighbour searches of H (the model's r_cut) and of S (the overlap range, the same object when equal)."""
+    try:
+        search_h = NeighborSearch(structure.positions, structure.cell, structure.pbc, r_cut)
+        if s_cut == r_cut:
+            return search_h, search_h
+        return search_h, NeighborSearch(structure.positions, structure.cell, structure.pbc, s_cut)
+    except ValueError as exc:
+        raise PredictError(f"{structure.source}: {exc}") from None
 
 
 # Bytes per stored matrix element besides the value: the compressed int32 column index (measured ~1.5-2 B on
@@ -328,22 +313,8 @@ def _predict_parts(
             times["model_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             li, lj, lshift = es.i[lab], es.j[lab], es.shift[lab]
-            node_data = coupled_to_blocks(
-                node_c, atom_kind[nodes[:n_lab]], atom_kind[nodes[:n_lab]], node_layout, basis
-            ).data
-            edge_data = np.concatenate(
-                [np.zeros(0)]
-                + [
-                    coupled_to_blocks(
-                        edge_c[a : a + _UNCOUPLE_CHUNK],
-                        atom_kind[li[a : a + _UNCOUPLE_CHUNK]],
-                        atom_kind[lj[a : a + _UNCOUPLE_CHUNK]],
-                        pair_layout,
-                        basis,
-                    ).data
-                    for a in range(0, li.shape[0], _UNCOUPLE_CHUNK)
-                ]
-            )
+            layouts = (node_layout, pair_layout)
+            node_data, edge_data = _uncouple(node_c, edge_c, atom_kind, nodes[:n_lab], li, lj, layouts, basis)
             img = box.index(lshift)
             used[img] = True
             # labelled atoms are nodes[:n_lab] in sorted order (see _augmented); their rows are li-sorted already
@@ -358,6 +329,17 @@ def _predict_parts(
             )
     finally:
         bar.close()
+
+
+def _uncouple(node_c, edge_c, atom_kind, atoms, li, lj, layouts, basis):
+    """Coupled-basis outputs of a part's labelled atoms and edges as flat uncoupled blocks (chunks of edges)."""
+    node_layout, pair_layout = layouts
+    node_data = coupled_to_blocks(node_c, atom_kind[atoms], atom_kind[atoms], node_layout, basis).data
+    chunks = [np.zeros(0)]
+    for a in range(0, li.shape[0], _UNCOUPLE_CHUNK):
+        b = a + _UNCOUPLE_CHUNK
+        chunks.append(coupled_to_blocks(edge_c[a:b], atom_kind[li[a:b]], atom_kind[lj[a:b]], pair_layout, basis).data)
+    return node_data, np.concatenate(chunks)
 
 
 def _augmented(search, search_net, labelled, halo: int, prune: bool):
