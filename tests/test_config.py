@@ -101,6 +101,7 @@ def test_cross_field_checks():
         ("model", "l_max", 1, r"model\.l_max: 1, but the basis of kind Si .* L up to 2"),
         ("transport", "axis", "z", r"transport\.axis: z, but transport\.tiling \[2, 1, 1\]"),
         ("transport", "structures", 3, r"transport\.structures: 3, but the test quench has 2 structures"),
+        ("transport", "tiling", [1, 1, 1], r"transport\.tiling: \[1, 1, 1\] gives a device 16\.3 A long .* 10\.0 A"),
     ],
 )
 def test_values_a_later_rule_would_refuse_are_refused_at_once(block, key, value, match):

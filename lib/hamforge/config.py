@@ -278,11 +278,49 @@ def _check_transport(mat: Mapping[str, Any], base: str, source: str) -> None:
             f"{source}: {base}.transport.axis: {tr['axis']}, but transport.tiling {tiling} repeats another axis; "
             "the device is elongated along the tiled axis"
         )
+    _check_device_length(mat, tr, axis, base, source)
     n = mat["decorrelate"]["n_snapshots"]
     if tr.get("structures", 1) > n:
         raise ConfigError(
             f"{source}: {base}.transport.structures: {tr['structures']}, but the test quench has {n} structures "
             "(decorrelate.n_snapshots)"
+        )
+
+
+# S blocks of this size always appear in CP2K's matrices, so the DFT interaction range is at least the basis's
+# overlap range at it (Si SZV: 10.0 A; the demo's CP2K matrices reach 12.1 A): a device shorter than twice it is
+# refused for sure by the validate_device rule after its CP2K run.
+_SURE_RANGE_EPS = 1e-6
+
+
+def _check_device_length(mat, tr, axis: int, base: str, source: str) -> None:
+    """The tiled device must exceed twice the interaction range along the axis (its Gamma-point matrices are cut
+    open there); checked on the MD's initial cell, which NVT stages keep."""
+    import numpy as np
+
+    from hamforge._elements import chemical_symbol
+    from hamforge.basis import BasisError, ElementBasis, overlap_range, read_cp2k_basis, resolve_cp2k_data_file
+    from hamforge.structures import MDError, initial_structure
+
+    try:
+        cell = initial_structure(mat["elements"], mat["md"]["initial"]).cell.array
+        path = resolve_cp2k_data_file(mat["dft"]["basis_file"])
+        basis = {}
+        for label, kind in mat["dft"]["kinds"].items():
+            if kind.get("ghost"):
+                continue
+            eb = read_cp2k_basis(path, chemical_symbol(kind.get("element", label)), kind["basis_set"])
+            basis[label] = ElementBasis(eb.element, kind["basis_set"], tuple(eb.shells))
+        reach = float(overlap_range(basis, eps=_SURE_RANGE_EPS, basis_file=path))
+    except (MDError, BasisError, ValueError, OSError):
+        return  # reported by the other checks or by the MD rule
+    height = 1.0 / np.linalg.norm(np.linalg.inv(cell)[:, axis])  # lattice-plane spacing along the axis
+    length = height * tr["tiling"][axis]
+    if length <= 2 * reach:
+        raise ConfigError(
+            f"{source}: {base}.transport.tiling: {tr['tiling']} gives a device {length:.1f} A long along "
+            f"{tr['axis']}, but its DFT matrices couple atoms at least {reach:.1f} A apart; cutting them open needs "
+            f"more than {2 * reach:.1f} A: tile more along {tr['axis']}"
         )
 
 
