@@ -118,3 +118,20 @@ def test_streamed_text_exports_equal_the_whole_matrix_ones(predicted, tmp_path, 
     whole = export_matrices(r, "csr", tmp_path / "w", source=str(d / "p.h5"))
     for a, b in zip(csr, whole):
         assert a.read_text() == b.read_text()
+
+
+def test_tshs_to_a_non_ascii_path(predicted, tmp_path):
+    """sisl's Fortran writer takes ASCII names only: the export writes under an ASCII name and moves the file
+    (issue 22: a traceback from inside sisl). Read back through an ASCII copy (sisl's reader has the same limit)."""
+    import shutil
+
+    import sisl
+
+    d, r = predicted
+    folder = tmp_path / "dossiér"
+    folder.mkdir()
+    (out,) = export_matrices(r, "tshs", folder / "prédit", source=str(d / "p.h5"))
+    assert out.name == "prédit.TSHS" and sorted(p.name for p in folder.iterdir()) == ["prédit.TSHS"]
+    shutil.copyfile(out, tmp_path / "ascii.TSHS")
+    h = sisl.get_sile(str(tmp_path / "ascii.TSHS")).read_hamiltonian()
+    np.testing.assert_allclose(h.Hk().toarray() / HARTREE_TO_EV, r.H.toarray(), rtol=0, atol=1e-12)

@@ -20,6 +20,8 @@ its sparse Hamiltonian at once), which it says with the estimate before it start
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -214,4 +216,14 @@ def _write_tshs(path: Path, data, source: str) -> None:
     check_output_path(path, [source] if source != "<memory>" else [])
     h = sisl_hamiltonian(data)
     with atomic_path(path) as tmp:
-        sisl.io.siesta.tshsSileSiesta(str(tmp), "w").write_hamiltonian(h)
+        # sisl's Fortran writer takes ASCII file names only: write under an ASCII name in the same folder
+        # (or the system temporary folder when the folder's own path is not ASCII), then move it into place
+        folder = tmp.parent if str(tmp.parent).isascii() else Path(tempfile.gettempdir())
+        fd, ascii_name = tempfile.mkstemp(prefix=".hamforge-", suffix=".TSHS", dir=folder)
+        os.close(fd)
+        try:
+            sisl.io.siesta.tshsSileSiesta(ascii_name, "w").write_hamiltonian(h)
+            shutil.move(ascii_name, tmp)
+        finally:
+            if os.path.exists(ascii_name):
+                os.unlink(ascii_name)
