@@ -101,13 +101,14 @@ def test_cross_field_checks():
         ("model", "l_max", 1, r"model\.l_max: 1, but the basis of kind Si .* L up to 2"),
         ("transport", "axis", "z", r"transport\.axis: z, but transport\.tiling \[2, 1, 1\]"),
         ("transport", "structures", 3, r"transport\.structures: 3, but the test quench has 2 structures"),
+        ("predict", "tilings", [[1000, 1000, 1000]], r"predict\.tilings: \[1000, 1000, 1000\] makes 2\.16e\+11 atoms"),
         ("transport", "tiling", [1, 1, 1], r"transport\.tiling: \[1, 1, 1\] gives a device 16\.3 A long .* 10\.0 A"),
     ],
 )
 def test_values_a_later_rule_would_refuse_are_refused_at_once(block, key, value, match):
     """Checked when the config is read (dry run), not after MD, DFT and targets (issue 22)."""
     cfg = default()
-    cfg["materials"]["a-Si"][block][key] = value
+    cfg["materials"]["a-Si"].setdefault(block, {})[key] = value
     with pytest.raises(ConfigError, match=match):
         validate_config(cfg)
 

@@ -107,6 +107,7 @@ def validate_config(config: Mapping[str, Any], schema: str | os.PathLike | None 
         _check_training(mat, base, source)
         _check_model_basis(mat, base, source)
         _check_transport(mat, base, source)
+        _check_predict_size(mat, cfg.get("results", "results"), base, source)
     for rule in ("cp2k", "melt_quench"):
         _check_launcher(cfg["resources"][rule], f"resources.{rule}.launcher", source)
     return cfg
@@ -322,6 +323,43 @@ def _check_device_length(mat, tr, axis: int, base: str, source: str) -> None:
             f"{tr['axis']}, but its DFT matrices couple atoms at least {reach:.1f} A apart; cutting them open needs "
             f"more than {2 * reach:.1f} A: tile more along {tr['axis']}"
         )
+
+
+# Bytes per predicted atom (file + temporary row store) measured for Si SZV (4 orbitals) at r_cut 9 A with S to
+# 11.45 A: 43.5 kB of file (docs/predict.md) and ~20 kB of row store; scaled by orbitals^2 and r_cut^3 below.
+_PREDICT_BYTES_PER_ATOM = 64e3
+
+
+def _check_predict_size(mat, results: str, base: str, source: str) -> None:
+    """A tiling whose prediction cannot fit on the results disk is refused now, not after MD, DFT and training."""
+    import math
+    import shutil
+
+    from hamforge._elements import chemical_symbol
+    from hamforge.basis import BasisError, read_cp2k_basis, resolve_cp2k_data_file
+    from hamforge.structures import MDError, initial_structure
+
+    try:
+        n_cell = len(initial_structure(mat["elements"], mat["md"]["initial"]))
+        path = resolve_cp2k_data_file(mat["dft"]["basis_file"])
+        orbs = [
+            sum(2 * l + 1 for l in read_cp2k_basis(path, chemical_symbol(k.get("element", lab)), k["basis_set"]).shells)
+            for lab, k in mat["dft"]["kinds"].items()
+        ]
+    except (MDError, BasisError, ValueError, OSError):
+        return  # reported elsewhere
+    per_atom = _PREDICT_BYTES_PER_ATOM * (max(orbs) / 4.0) ** 2 * (mat["targets"]["r_cut"] / 9.0) ** 3
+    folder = Path(results).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    for tiling in mat["predict"]["tilings"]:
+        need = n_cell * math.prod(tiling) * per_atom
+        if need > free:
+            raise ConfigError(
+                f"{source}: {base}.predict.tilings: {tiling} makes {n_cell * math.prod(tiling):.3g} atoms, ~"
+                f"{need / 1e9:.3g} GB of prediction output, but {folder} has {free / 1e9:.3g} GB free"
+            )
 
 
 def _check_md_inputs(mat: Mapping[str, Any], base: str, source: str) -> None:
