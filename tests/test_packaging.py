@@ -32,6 +32,7 @@ def test_the_config_schema_is_package_data(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=src,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     (wheel,) = tmp_path.glob("hamforge-*.whl")
