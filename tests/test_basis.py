@@ -9,7 +9,9 @@ def test_reads_shells_of_molopt_sets():
     path = resolve_cp2k_data_file("BASIS_MOLOPT")
     assert read_cp2k_basis(path, "Si", "SZV-MOLOPT-SR-GTH").shells == (0, 1)
     hf_szv = read_cp2k_basis(path, "Hf", "SZV-MOLOPT-SR-GTH")
-    assert hf_szv.shells == (0, 0, 1, 2) and hf_szv.n_orbitals == 10  # SCIENCE.md: 10 orbitals per Hf
+    assert (
+        hf_szv.shells == (0, 0, 1, 2) and hf_szv.n_orbitals == 10
+    )  # Hf SZV-MOLOPT-SR-GTH: 2 s + 1 p + 1 d shells, 10 orbitals
     hf_dzvp = read_cp2k_basis(path, "Hf", "DZVP-MOLOPT-SR-GTH")
     assert hf_dzvp.shells == (0, 0, 0, 1, 1, 2, 2, 3) and hf_dzvp.l_max == 3
     # aliases on the header line match too

@@ -115,7 +115,7 @@ def test_equivariance_against_rotated_cp2k_run(hfo2, hfo2_rot):
                 np.testing.assert_allclose(
                     np.linalg.norm(a[:, cols], axis=1), np.linalg.norm(b[:, cols], axis=1), atol=1e-8
                 )
-    # CP2K reproduces a rigidly rotated cell to ~1e-9 Ha with the tight screening used (ENVIRONMENT.md);
+    # CP2K reproduces a rigidly rotated cell to ~1e-9 Ha with the tight screening used (measured);
     # 1e-8 Ha leaves a margin of 10 and is still 5 orders below the ~meV errors a model makes
     assert worst < 1e-8, worst
     assert worst > 0  # the two runs are independent CP2K calculations, not copies

@@ -2,7 +2,7 @@
 
 kwant does not build in the main environment (numpy 2): the session fixture builds it once into
 ``<repo>/.venv-kwant`` (``pip install "numpy<2" "scipy<1.14" tinyarray`` then ``pip install
---no-build-isolation kwant``, ~1.5 min; see /work/shared/ENVIRONMENT.md) and runs a kwant script there,
+--no-build-isolation kwant``, ~1.5 min, built by this test) and runs a kwant script there,
 exchanging matrices through .npz files. kwant has no overlap matrix: E is folded into the matrix elements
 (onsite H - E S, hoppings H - E S) and the scattering problem solved at energy 0.
 """

@@ -15,7 +15,7 @@ sum does not determine the terms, so per-image reference blocks cannot be recove
 matrix of a small cell. When every perpendicular height of the cell exceeds ``2 r_cut`` each atom pair
 has at most one edge and no atom sees its own image (:func:`folding_is_identity` checks the edge list
 itself), so the Gamma block *is* the per-edge block. Per-image references for a small cell therefore
-come from a tiled supercell larger than ``2 r_cut`` (DESIGN.md, "Periodic images"), while training on a
+come from a tiled supercell larger than ``2 r_cut`` (docs/conventions.md, "Folding"), while training on a
 small cell compares the folded prediction with its Gamma blocks.
 """
 

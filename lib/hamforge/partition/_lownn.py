@@ -1,4 +1,4 @@
-"""Low-NN recursive bisection (SC'25, Appendix A; SCIENCE.md section 5).
+"""Low-NN recursive bisection (SC'25 Appendix A, docs/references.md).
 
 Goal: few neighbouring partitions per part (communication partners) and balanced edges, fast.
 

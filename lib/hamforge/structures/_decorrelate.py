@@ -1,6 +1,6 @@
 """Trajectory decorrelation: equilibration detection and distance-based snapshot selection.
 
-The method follows MALA's trajectory analyser (SCIENCE.md section 7), done correctly under periodic
+The method follows MALA's trajectory analyser (MALA, docs/references.md), done correctly under periodic
 boundary conditions:
 
 1. Equilibration. ``d_t = 1 - cos(g_t, g_last)`` with ``g_t`` the radial distribution function of
@@ -179,7 +179,7 @@ def rdf(positions, cell, pbc, rmax: float = 6.0, bins: int = 100) -> np.ndarray:
 
 
 def equilibration_signal(positions, cells, pbc, settings: DecorrelationSettings) -> np.ndarray:
-    """d_t = 1 - cos(g_t, g_last) for every frame (SCIENCE.md 7.1).
+    """d_t = 1 - cos(g_t, g_last) for every frame (MALA, docs/references.md).
 
     positions: (T, N, 3) Å; cells: (T, 3, 3) or one (3, 3) for all frames; pbc: (3,) bool.
     Returns (T,) values in [0, 2] (0 for the last frame). RDFs use ``settings.rdf_rmax`` and
@@ -273,7 +273,7 @@ def _equilibration(signal: np.ndarray, settings: DecorrelationSettings) -> tuple
 
 
 def find_equilibration(signal, settings: DecorrelationSettings) -> int:
-    """Index of the first equilibrated frame of ``signal`` (T,) (SCIENCE.md 7.1).
+    """Index of the first equilibrated frame of ``signal`` (T,) (MALA, docs/references.md).
 
     The signal is smoothed with :func:`moving_average` (width ``settings.window``, centred, shrinking
     windows at the ends); the threshold is the mean smoothed value over the last
@@ -333,7 +333,7 @@ def decorrelate(
     signal: (T,) a precomputed :func:`equilibration_signal` of the same frames and settings (e.g. the
     ``signal`` of an earlier result, to redraw with another seed or n_snapshots without recomputing RDFs).
 
-    Steps (SCIENCE.md 7): :func:`equilibration_signal` and :func:`find_equilibration`; cutoff from
+    Steps (MALA, docs/references.md): :func:`equilibration_signal` and :func:`find_equilibration`; cutoff from
     ``D(centre, t)`` over ``centre_frames`` frames nearest the middle of the equilibrated part (the centre
     itself excluded); a greedy pass from the first equilibrated frame where a frame becomes a candidate when
     ``D(last candidate, frame) > cutoff`` and its temperature is within the tolerance; finally

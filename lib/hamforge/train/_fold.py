@@ -1,6 +1,6 @@
 """The differentiable fold in coupled space: per-image edge outputs -> the Gamma-point targets.
 
-CP2K's Gamma-point matrix is ``H(Gamma) = sum_R H(R)`` (DESIGN.md, "Periodic images"). The model predicts one
+CP2K's Gamma-point matrix is ``H(Gamma) = sum_R H(R)`` (docs/conventions.md, "Folding"). The model predicts one
 block per edge ``(i, j, R)``; coupling is linear, so folding commutes with it and is done on the padded
 coupled columns:
 

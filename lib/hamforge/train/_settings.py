@@ -1,4 +1,4 @@
-"""Training settings (the paper's defaults, SCIENCE.md section 3), validated with errors naming the key."""
+"""Training settings (the paper's defaults, ICML 2025, docs/references.md), validated with errors naming the key."""
 
 from __future__ import annotations
 
