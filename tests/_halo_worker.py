@@ -10,11 +10,11 @@ instrumentation files of the first method are written to ``out_dir/<method>/repo
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
+from _launch import free_port
+from _launch import spawn as launch
 from hamforge.model import EDGE_OUT, NODE_OUT, HamiltonianModel, ModelConfig
 from hamforge.parallel import HaloModel, all_reduce_gradients, build_halo_plan, distributed, write_halo_report
 
@@ -51,13 +51,7 @@ def _rank(rank: int, world: int, port: int, job: dict, out_dir: str) -> None:
                 write_halo_report(halo.stats, plan, d / "report")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn(job: dict, world: int, out_dir) -> None:
     """Run ``world`` gloo ranks on ``job`` (dict of config, seed, numbers, edge_index, edge_vec, w_node,
     w_edge, assignments {method: (N,) parts}); raises if any rank fails."""
-    mp.spawn(_rank, args=(world, _free_port(), job, str(out_dir)), nprocs=world, join=True)
+    launch(_rank, (world, free_port(), job, str(out_dir)), world)

@@ -9,10 +9,10 @@ entries into ``job["checkpoints"]``.
 from __future__ import annotations
 
 import os
-import socket
 
 import torch
-import torch.multiprocessing as mp
+from _launch import free_port
+from _launch import spawn as launch
 from hamforge.stages import train_model
 from hamforge.train import TrainSettings
 
@@ -33,12 +33,6 @@ def _rank(rank: int, world: int, port: int, job: dict) -> None:
     train_model(job["train"], job["val"], job["hyper"], settings, job["checkpoints"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn(job: dict, world: int) -> None:
     """Train on ``world`` gloo ranks; raises if any rank fails."""
-    mp.spawn(_rank, args=(world, _free_port(), job), nprocs=world, join=True)
+    launch(_rank, (world, free_port(), job), world)

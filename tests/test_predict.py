@@ -279,22 +279,15 @@ def test_halo_ranks_prediction_equals_one_process(unit_and_model, tmp_path):
     """``hamforge predict --parallel halo`` under torchrun (3 gloo ranks, one graph, halo exchange every layer)
     writes the H of the one-process full-graph prediction: the same sums, in another order only for the
     symmetrization (float64: 1e-12 Hartree)."""
-    import os
-    import socket
-    import subprocess
-    import sys
+    from _launch import torchrun
 
     unit, model = unit_and_model
     save_checkpoint(tmp_path / "m.pt", model)
     write_prediction(predict_structure(model, unit, n_parts=1, progress=False), tmp_path / "unit.h5", {})
     args = [str(tmp_path / "m.pt"), str(tmp_path / "unit.h5"), "--tile", "2", "2", "1", "--device", "cpu"]
     ref = predict_file(*args[:2], tmp_path / "ref.h5", (2, 2, 1), n_parts=1, progress=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=3", "--master-port", port]
-    cmd += ["-m", "hamforge.cli", "predict", *args, "-o", str(tmp_path / "halo.h5"), "--parallel", "halo"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    argv = ["hamforge.cli", "predict", *args, "-o", str(tmp_path / "halo.h5"), "--parallel", "halo"]
+    r = torchrun(argv, 3, timeout=300, module=True)
     assert r.returncode == 0, r.stdout + r.stderr
     a, b = read_matrix_file(tmp_path / "ref.h5"), read_matrix_file(tmp_path / "halo.h5")
     assert b.provenance["n_parts"] == 3 and ref["n_parts"] == 1

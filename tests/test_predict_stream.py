@@ -210,11 +210,7 @@ def test_ranks_write_their_own_rows_and_equal_one_process(tmp_path):
     """``hamforge predict --parallel ranks`` under torchrun (3 gloo ranks): every rank predicts its parts, writes
     its share of the rows to its own part file, and the joined file (virtual datasets) equals the one-process
     streamed file (same parts and halos: H bit for bit, S too)."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
+    from _launch import torchrun
     from hamforge.model import save_checkpoint
     from hamforge.predict import predict_file
 
@@ -224,14 +220,10 @@ def test_ranks_write_their_own_rows_and_equal_one_process(tmp_path):
     write_prediction(predict_structure(model, unit, n_parts=1, progress=False), tmp_path / "unit.h5", {})
     args = [str(tmp_path / "m.pt"), str(tmp_path / "unit.h5"), "--tile", "2", "2", "1", "--atoms-per-part", "6"]
     predict_file(*args[:2], tmp_path / "one.h5", (2, 2, 1), atoms_per_part=6, progress=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
     out = tmp_path / "sub" / "ranks.h5"
     out.parent.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=3", "--master-port", port]
-    cmd += ["-m", "hamforge.cli", "predict", *args, "-o", str(out), "--parallel", "ranks", "--device", "cpu"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    argv = ["hamforge.cli", "predict", *args, "-o", str(out), "--parallel", "ranks", "--device", "cpu"]
+    r = torchrun(argv, 3, timeout=300, module=True)
     assert r.returncode == 0, r.stdout + r.stderr
     parts = sorted(p.name for p in out.parent.iterdir())
     assert parts == ["ranks.h5", *(f"ranks.h5.part{k}of3.h5" for k in range(3))]  # no row store left behind

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _launch import torchrun
 from hamforge.basis import ElementBasis
 from hamforge.graph import blocks_to_coupled, build_targets, synthetic_hamiltonian
 from hamforge.io import MatrixData, read_partitions, read_targets_file, write_targets_file
@@ -173,22 +174,11 @@ def _write_case(tmp_path):
 
 
 def _run_worker(args, nproc, timeout=600):
-    cmd = (
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            f"--nproc-per-node={nproc}",
-            "--master-port",
-            str(29500 + os.getpid() % 1000),
-            str(HERE / "train_worker.py"),
-            *args,
-        ]
-        if nproc > 1
-        else [sys.executable, str(HERE / "train_worker.py"), *args]
-    )
+    if nproc > 1:
+        return torchrun([HERE / "train_worker.py", *args], nproc, timeout)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([sys.executable, str(HERE / "train_worker.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)  # fmt: skip
 
 
 @pytest.mark.slow
