@@ -240,3 +240,10 @@ def test_ranks_write_their_own_rows_and_equal_one_process(tmp_path):
         assert (getattr(a.images, name) != getattr(b.images, name)).nnz == 0
     for key in ("n_edges", "n_edges_S", "min_eigenvalue_S", "asymmetry_before_symmetrization_hartree"):
         assert b.provenance[key] == pytest.approx(a.provenance[key], rel=1e-9), key
+
+
+def test_the_output_folder_is_made(tmp_path):
+    unit = unit_cell()
+    model = model_for(unit, n_layers=1)
+    _stream(model, unit, tmp_path / "new" / "deeper" / "p.h5", 1e-6)
+    assert read_matrix_file(tmp_path / "new" / "deeper" / "p.h5").n_atoms == 8

@@ -105,8 +105,11 @@ def stream_prediction(
     r, r + W, ... into its own row store, writes its contiguous share of the rows into ``path.part<r>of<W>.h5``,
     and rank 0 writes ``path``, whose CSR data are HDF5 virtual datasets over those files (keep them beside it).
     No rank gathers the matrices; each holds its parts, one row slab, and O(N) integers."""
+    from hamforge.io import check_output_path
     from hamforge.predict._inputs import model_basis
 
+    check_output_path(path, inputs)  # before any work: an output that would replace an input, a folder, ...
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     basis = model_basis(cfg)
     t_all = time.perf_counter()
