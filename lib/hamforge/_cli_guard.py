@@ -30,7 +30,9 @@ def guard_paths(args) -> None:
             if isinstance(v, (str, os.PathLike)) and str(v) and os.path.lexists(v):
                 inputs.append(v)
     out_dir = getattr(args, "out_dir", None)
-    check_apart([getattr(args, k, None) for k in OUTPUT_ARGS], inputs, folders_written_into=[out_dir])
+    # folders a command adds files to (never replaces wholesale, as release does): only "is an input" applies
+    written_into = [out_dir] + ([args.output] if args.command == "train" else [])
+    check_apart([getattr(args, k, None) for k in OUTPUT_ARGS], inputs, folders_written_into=written_into)
     folders = [("--out-dir", out_dir)] + ([("-o", args.output)] if args.command in FOLDER_OUTPUT else [])
     for flag, folder in folders:
         if folder is not None and os.path.lexists(folder) and not os.path.isdir(folder):
