@@ -23,7 +23,8 @@ def test_gpu_check_cpu_path(tmp_path):
     targets = tmp_path / "targets"
     targets.mkdir()
     for q, f in ((0, 1), (0, 2), (1, 1), (3, 1)):  # quench 3 is config.yaml's validation quench
-        d = MatrixData(**{**data.__dict__, "positions": data.positions + 0.03 * (q + f)})
+        # distinct structures: training refuses the same data twice (content identity)
+        d = MatrixData(**{**data.__dict__, "positions": data.positions + 0.03 * (3 * q + f)})
         write_targets_file(targets / f"q{q}_f{f:05d}.h5", build_targets(d, 3.5), d)
     r = subprocess.run(
         [
