@@ -39,7 +39,8 @@ def unit_cell(seed=0):
     )
 
 
-def model_for(structure, n_layers=2, seed=1):
+def model_for(structure, n_layers=2, seed=1, **options):
+    """Untrained float64 model of ``structure``'s kinds (``options``: more ModelConfig fields)."""
     n = orbital_table(structure.kinds, SIC).n_orbitals
     eye = sp.identity(n, format="csr")
     d = MatrixData(
@@ -54,7 +55,7 @@ def model_for(structure, n_layers=2, seed=1):
     )
     t = build_targets(d, R_CUT)
     cfg = ModelConfig.from_targets(
-        t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6, radial_hidden=8
+        t, l_max=2, embed_dim=4, n_heads=1, ffn_dim=8, n_layers=n_layers, n_radial=6, radial_hidden=8, **options
     )
     return HamiltonianModel(cfg, seed=seed).to(torch.float64)
 

@@ -15,47 +15,16 @@ import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
-from hamforge.basis import ElementBasis, OverlapCalculator, orbital_table, overlap_blocks, overlap_range
-from hamforge.graph import build_targets, neighbor_list, reverse_edge_index
+from hamforge.basis import OverlapCalculator, orbital_table, overlap_blocks, overlap_range
+from hamforge.graph import neighbor_list, reverse_edge_index
 from hamforge.graph._search import NeighborSearch
-from hamforge.io import MatrixData, MatrixFileError, Structure, read_matrix_file, read_matrix_rows
-from hamforge.model import HamiltonianModel, ModelConfig
+from hamforge.io import MatrixFileError, read_matrix_file, read_matrix_rows
 from hamforge.predict import PredictError, predict_structure, structure_kinds, write_prediction
 from hamforge.predict._assemble import image_table, iter_row_slabs
 from hamforge.predict._stream import stream_prediction
 
-SIC = {"Si": ElementBasis("Si", "SZV-MOLOPT-SR-GTH", (0, 1)), "C": ElementBasis("C", "SZV-MOLOPT-SR-GTH", (0, 1))}
-R_CUT = 3.6
-
-
-def unit_cell(seed=0):
-    rng = np.random.default_rng(seed)
-    base = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    cell = np.diag([5.43, 5.43 * 1.02, 5.43 * 0.99])
-    x = np.concatenate([base, base + 0.25]) @ cell + rng.normal(0, 0.08, (8, 3))
-    kinds = np.array(["Si"] * 6 + ["C"] * 2, dtype=object)
-    return Structure(
-        numbers=np.where(kinds == "Si", 14, 6), positions=x, cell=cell, pbc=np.ones(3, bool), kinds=kinds, source="unit"
-    )
-
-
-def model_for(structure, **options):
-    n = orbital_table(structure.kinds, SIC).n_orbitals
-    eye = sp.identity(n, format="csr")
-    d = MatrixData(
-        numbers=structure.numbers,
-        positions=structure.positions,
-        cell=structure.cell,
-        pbc=structure.pbc,
-        kinds=structure.kinds,
-        basis=SIC,
-        H=eye,
-        S=eye,
-    )
-    kw = {"l_max": 2, "embed_dim": 4, "n_heads": 1, "ffn_dim": 8, "n_layers": 2, "n_radial": 6, "radial_hidden": 8}
-    cfg = ModelConfig.from_targets(build_targets(d, R_CUT), **{**kw, **options})
-    return HamiltonianModel(cfg, seed=1).to(torch.float64)
+# the 8-atom Si6C2 cell and the untrained model of tests/test_predict.py
+from test_predict import SIC, model_for, unit_cell
 
 
 def _stream(model, big, path, eps, **kw):
