@@ -33,41 +33,37 @@ def pair_key(i, j, img, n, k):
     return np.minimum(i * (n * k) + j * k + img, j * (n * k) + i * k + (k - 1 - img))
 
 
-def symmetrize(a_data, b_data, rows, cols, acc: Asymmetry | None, count):
-    """``(A + B^T) / 2`` of flat blocks ``A`` (rows x cols, row-major) and ``B`` (cols x rows); ``count`` marks
-    the blocks whose asymmetry enters ``acc`` (one per pair)."""
-    sizes = rows * cols
-    off = np.concatenate([[0], np.cumsum(sizes)])
-    out = np.empty_like(a_data)
+def _by_shape(rows, cols):
+    """Per distinct block shape ``(r, c)``: ``(r, c, sel, idx)``: the blocks of that shape and the (len(sel), r c)
+    positions of their elements in the flat row-major concatenation of blocks ``rows[k] x cols[k]``."""
+    off = np.concatenate([[0], np.cumsum(rows * cols)])
     keys = rows * (1 << 20) + cols
     for key in np.unique(keys).tolist():
         r, c = divmod(int(key), 1 << 20)
         sel = np.flatnonzero(keys == key)
-        idx = off[sel][:, None] + np.arange(r * c)
+        yield r, c, sel, off[sel][:, None] + np.arange(r * c)
+
+
+def symmetrize(a_data, b_data, rows, cols, acc: Asymmetry, count):
+    """``(A + B^T) / 2`` of flat blocks ``A`` (rows x cols, row-major) and ``B`` (cols x rows); ``count`` marks
+    the blocks whose asymmetry enters ``acc`` (one per pair)."""
+    out = np.empty_like(a_data)
+    for r, c, sel, idx in _by_shape(rows, cols):
         a = a_data[idx].reshape(-1, r, c)
         bt = b_data[idx].reshape(-1, c, r).transpose(0, 2, 1)
-        avg = 0.5 * (a + bt)
-        out[idx] = avg.reshape(-1, r * c)
-        if acc is not None:
-            d = (a - bt)[count[sel]]
-            return_max = float(np.abs(d).max(initial=0.0))
-            acc.e_max = max(acc.e_max, return_max)
-            acc.e_sq += float((d * d).sum())
-            acc.e_cnt += d.size
-            acc.max_abs = max(acc.max_abs, float(np.abs(a).max(initial=0.0)))
+        out[idx] = (0.5 * (a + bt)).reshape(-1, r * c)
+        d = (a - bt)[count[sel]]
+        acc.e_max = max(acc.e_max, float(np.abs(d).max(initial=0.0)))
+        acc.e_sq += float((d * d).sum())
+        acc.e_cnt += d.size
+        acc.max_abs = max(acc.max_abs, float(np.abs(a).max(initial=0.0)))
     return out
 
 
 def _transpose_blocks(data, rows, cols):
     """Flat blocks ``rows x cols`` -> their transposes (flat ``cols x rows``)."""
-    sizes = rows * cols
-    off = np.concatenate([[0], np.cumsum(sizes)])
     out = np.empty_like(data)
-    keys = rows * (1 << 20) + cols
-    for key in np.unique(keys).tolist():
-        r, c = divmod(int(key), 1 << 20)
-        sel = np.flatnonzero(keys == key)
-        idx = off[sel][:, None] + np.arange(r * c)
+    for r, c, _, idx in _by_shape(rows, cols):
         out[idx] = data[idx].reshape(-1, r, c).transpose(0, 2, 1).reshape(-1, r * c)
     return out
 
