@@ -34,7 +34,7 @@ from hamforge.predict._inputs import (
     structure_kinds,
 )
 from hamforge.predict._stream import stream_prediction
-from hamforge.predict._stream_write import gamma_needed
+from hamforge.predict._stream_write import check_s_positive, gamma_needed
 from hamforge.predict._symmetry import symmetrize_blocks
 
 __all__ = [
@@ -249,7 +249,6 @@ def write_prediction(
     image sums) row slab by row slab, atomically; H in ``h_dtype`` (float64 or float32); S's smallest scaled
     eigenvalue is computed when Norb <= ``overlap_check_orbitals`` and must be positive. Returns the provenance
     written."""
-    import scipy.sparse as sp
 
     if pred.S_nodes is None:
         raise PredictError(f"{path}: a matrix file needs S; predict with overlap=True")
@@ -286,15 +285,7 @@ def write_prediction(
         w.provenance["gamma_stored"] = bool(gamma)
         w.provenance["h_dtype"] = np.dtype(h_dtype).name
         if check:
-            from hamforge.basis import OverlapError, check_overlap_positive
-
-            try:
-                lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
-            except OverlapError as exc:
-                raise PredictError(
-                    f"{exc}; the overlap truncated at {nl_s.r_cut} Angstrom is not positive definite "
-                    "(a smaller --overlap-eps widens the range)"
-                ) from None
+            lam = check_s_positive(keep_s, path, nl_s.r_cut)
             w.provenance["min_eigenvalue_S"] = lam
             logger.info("%s: smallest eigenvalue of S: %.4g", path, lam)
         else:

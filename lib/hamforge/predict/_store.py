@@ -39,7 +39,7 @@ class RowStore:
         self.val_start = np.zeros(n, np.int64)  # first value of the row in ``edges``
         self.degree = np.zeros(n, np.int64)
         self.owner = np.full(n, -1, np.int64)  # which store (rank) holds the row
-        self._count = {"nodes": 0, "edges": 0, "keys": 0, "rows": 0}
+        self._count = {"nodes": 0, "edges": 0, "keys": 0}
         self._files = {name: open(self.folder / f"{name}.bin", "wb") for name in ("nodes", "edges", "keys")}
         self.folders, self.counts = [self.folder], [self._count]
 
@@ -63,7 +63,6 @@ class RowStore:
             arr = np.ascontiguousarray(arr, np.int64 if name == "keys" else np.float64)
             arr.tofile(self._files[name])
             c[name] += arr.shape[0]
-        c["rows"] += atoms.shape[0]
 
     def close_writing(self) -> None:
         for f in self._files.values():
@@ -111,10 +110,10 @@ class RowStore:
         return out
 
     def read_slab(self, a: int, b: int):
-        """Rows ``a .. b - 1``: ``(node_data, i, j, img, edge_data, rev_data, rev_pos)``.
+        """Rows ``a .. b - 1``: ``(node_data, i, j, img, edge_data, rev_data)``.
 
         ``rev_data`` holds, edge by edge, the raw block of the reverse edge ``(j, i, -R)`` (row-major in its own
-        shape ``(n_j, n_i)``); ``rev_pos`` is the reverse edge's position within its row. Flat float64 arrays are
+        shape ``(n_j, n_i)``). Flat float64 arrays are
         copies (the memory maps are closed on return).
         """
         atoms = np.arange(a, b, dtype=np.int64)
@@ -132,10 +131,10 @@ class RowStore:
         edge_data = self._gather(
             "edges", np.float64, ranges(self.val_start[atoms], lengths), np.repeat(own[atoms], lengths)
         )
-        rev_val, rev_pos = self._reverse(i, j, img)
+        rev_val = self._reverse(i, j, img)
         sizes = n_orb[j] * n_orb[i]
         rev_data = self._gather("edges", np.float64, ranges(rev_val, sizes), np.repeat(own[j], sizes))
-        return node_data, i, j, img, edge_data, rev_data, rev_pos
+        return node_data, i, j, img, edge_data, rev_data
 
     def _keys(self, atoms) -> np.ndarray:
         """The keys of the rows of ``atoms``, row after row."""
@@ -151,7 +150,7 @@ class RowStore:
         )
 
     def _reverse(self, i, j, img):
-        """Value offsets (in the ``edges`` file of the row's store) and row positions of the reverse edges."""
+        """Value offsets (in the ``edges`` file of the row's store) of the reverse edges ``(j, i, -R)``."""
         n, k = self.n_orb.shape[0], self.n_images
         rows = np.unique(j)
         deg = self.degree[rows]
@@ -171,7 +170,7 @@ class RowStore:
         csum = np.concatenate([[0], np.cumsum(sizes)])
         row_first = np.cumsum(deg) - deg
         rel = csum[:-1] - np.repeat(csum[row_first], deg)  # value offset of every entry within its row
-        return self.val_start[j] + rel[pos], pos - row_first[owner[pos]]
+        return self.val_start[j] + rel[pos]
 
     def remove(self) -> None:
         for f in self._files.values():

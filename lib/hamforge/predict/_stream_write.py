@@ -22,7 +22,7 @@ from hamforge.predict._assemble import build_slab, slab_bounds
 from hamforge.predict._inputs import PredictError
 from hamforge.predict._stream_blocks import Asymmetry, onsite, overlap_rows, pair_key, symmetrize
 
-__all__ = ["WriteJob", "gamma_needed", "part_name", "peak_rss_mb", "write_matrices"]
+__all__ = ["WriteJob", "check_s_positive", "gamma_needed", "part_name", "peak_rss_mb", "write_matrices"]
 
 
 def peak_rss_mb() -> float:
@@ -117,7 +117,7 @@ class _Sweep:
         mean = float(n_orb.mean()) if n_orb.size else 0.0
         for a, b in slab_bounds(n_orb, self.ptr, job.store.degree * mean * grow, start=a0, stop=b0):
             atoms = np.arange(a, b, dtype=np.int64)
-            node_raw, i, j, img, edge_raw, rev_raw, _ = job.store.read_slab(a, b)
+            node_raw, i, j, img, edge_raw, rev_raw = job.store.read_slab(a, b)
             key = pair_key(i, j, img, self.n, self.kc)
             first = i * (self.n * self.kc) + j * self.kc + img == key
             h_edges = symmetrize(edge_raw, rev_raw, n_orb[i], n_orb[j], self.asym, first)
@@ -216,9 +216,24 @@ def _share(sweep: _Sweep, rank: int, world: int) -> tuple[int, int]:
     return int(cuts[rank]), int(max(cuts[rank], cuts[rank + 1]))
 
 
+def check_s_positive(slabs, path, s_range: float) -> float:
+    """Smallest eigenvalue of the (scaled) Gamma S assembled from its row ``slabs``; a PredictError when S is not
+    positive definite (the one check of both prediction paths)."""
+    import scipy.sparse as sp
+
+    from hamforge.basis import OverlapError, check_overlap_positive
+
+    try:
+        return check_overlap_positive(sp.vstack(slabs, format="csr"), where=str(path))
+    except OverlapError as exc:
+        raise PredictError(
+            f"{exc}; the overlap truncated at {s_range} Angstrom is not positive definite "
+            "(a smaller --overlap-eps widens the range)"
+        ) from None
+
+
 def _finish(prov, job, sweep, stats, keep_s, check, path, t_write, r_cut) -> None:
     """Provenance of the whole file from the per-rank statistics; the positive-definiteness check of S."""
-    import scipy.sparse as sp
 
     acc = {}
     for which, key in (
@@ -252,19 +267,7 @@ def _finish(prov, job, sweep, stats, keep_s, check, path, t_write, r_cut) -> Non
             "h_dtype": np.dtype(job.h_dtype).name,
         }
     )
-    if check:
-        from hamforge.basis import OverlapError, check_overlap_positive
-
-        try:
-            lam = check_overlap_positive(sp.vstack(keep_s, format="csr"), where=str(path))
-        except OverlapError as exc:
-            raise PredictError(
-                f"{exc}; the overlap truncated at {job.search_s.r_cut} Angstrom is not positive definite "
-                "(a smaller --overlap-eps widens the range)"
-            ) from None
-        prov["min_eigenvalue_S"] = lam
-    else:
-        prov["min_eigenvalue_S"] = None
+    prov["min_eigenvalue_S"] = check_s_positive(keep_s, path, job.search_s.r_cut) if check else None
     job.times["write_s"] = time.perf_counter() - t_write - job.times["overlap_s"]
     prov["timings_s"] = dict(job.times)
     prov["peak_rss_mb"] = peak_rss_mb()
